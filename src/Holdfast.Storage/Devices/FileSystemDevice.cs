@@ -1,0 +1,75 @@
+namespace Holdfast.Storage.Devices;
+
+/// <summary>The real disk, through <see cref="RandomAccess"/> on <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/>s.</summary>
+public sealed class FileSystemDevice : IStorageDevice
+{
+    private readonly string _root;
+
+    public FileSystemDevice(string root)
+    {
+        _root = Path.GetFullPath(root);
+        System.IO.Directory.CreateDirectory(_root);
+    }
+
+    public string Root => _root;
+
+    public long AvailableFreeBytes => new DriveInfo(_root).AvailableFreeSpace;
+
+    public IStorageFile Open(string path, bool create, long preallocateBytes = 0)
+    {
+        var full = Full(path);
+        if (create && !File.Exists(full))
+        {
+            // .NET reserves the space with fallocate(FALLOC_FL_KEEP_SIZE): blocks are ours, the length stays 0,
+            // so a later fsync never meets ENOSPC and recovery still sees where the data ends.
+            try
+            {
+                return new FileSystemFile(full, File.OpenHandle(full, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, preallocateBytes));
+            }
+            catch (IOException ex) when (preallocateBytes > 0 && !DiskFull.IsDiskFull(ex) && AvailableFreeBytes < preallocateBytes)
+            {
+                // .NET reports a failed preallocation as a generic IOException; say what it was.
+                throw DiskFull.Create(full);
+            }
+        }
+
+        return new FileSystemFile(full, File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite, FileShare.Read));
+    }
+
+    public bool FileExists(string path) => File.Exists(Full(path));
+
+    public bool DirectoryExists(string path) => System.IO.Directory.Exists(Full(path));
+
+    public void CreateDirectory(string path) => System.IO.Directory.CreateDirectory(Full(path));
+
+    public IReadOnlyList<string> ListFiles(string directory)
+    {
+        var full = Full(directory);
+        return System.IO.Directory.Exists(full)
+            ? System.IO.Directory.GetFiles(full).Select(Path.GetFileName).OfType<string>().ToArray()
+            : [];
+    }
+
+    public IReadOnlyList<string> ListDirectories(string directory)
+    {
+        var full = Full(directory);
+        return System.IO.Directory.Exists(full)
+            ? System.IO.Directory.GetDirectories(full).Select(Path.GetFileName).OfType<string>().ToArray()
+            : [];
+    }
+
+    public void DeleteFile(string path) => File.Delete(Full(path));
+
+    public void DeleteDirectory(string path)
+    {
+        var full = Full(path);
+        if (System.IO.Directory.Exists(full))
+        {
+            System.IO.Directory.Delete(full, recursive: true);
+        }
+    }
+
+    public void SyncDirectory(string directory) => DirectorySync.Sync(Full(directory));
+
+    private string Full(string path) => path.Length == 0 ? _root : Path.Combine(_root, path);
+}

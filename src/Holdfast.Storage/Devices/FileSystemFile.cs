@@ -1,0 +1,37 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Holdfast.Storage.Devices;
+
+internal sealed class FileSystemFile(string path, SafeFileHandle handle) : IStorageFile
+{
+    public string Path { get; } = path;
+
+    public long Length => RandomAccess.GetLength(handle);
+
+    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(handle, data, offset);
+
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> buffers) => RandomAccess.Write(handle, buffers, offset);
+
+    public int Read(long offset, Span<byte> buffer)
+    {
+        var total = 0;
+        while (total < buffer.Length)
+        {
+            var n = RandomAccess.Read(handle, buffer[total..], offset + total);
+            if (n == 0)
+            {
+                break;
+            }
+
+            total += n;
+        }
+
+        return total;
+    }
+
+    public void Flush() => DirectorySync.DataSync(handle);
+
+    public void SetLength(long length) => RandomAccess.SetLength(handle, length);
+
+    public void Dispose() => handle.Dispose();
+}

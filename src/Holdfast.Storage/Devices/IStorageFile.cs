@@ -1,0 +1,20 @@
+namespace Holdfast.Storage.Devices;
+
+/// <summary>A file opened through an <see cref="IStorageDevice"/>. Positional I/O only: there is no cursor to share.</summary>
+public interface IStorageFile : IDisposable
+{
+    long Length { get; }
+
+    void Write(long offset, ReadOnlySpan<byte> data);
+
+    /// <summary>Writes several buffers back to back starting at <paramref name="offset"/> (one pwritev where the platform has it).</summary>
+    void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> buffers);
+
+    /// <summary>Reads up to <c>buffer.Length</c> bytes; fewer only at the end of the file.</summary>
+    int Read(long offset, Span<byte> buffer);
+
+    /// <summary>Forces written data to stable storage (fsync). After this throws, the file's unsynced data must be presumed lost.</summary>
+    void Flush();
+
+    void SetLength(long length);
+}

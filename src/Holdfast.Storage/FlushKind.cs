@@ -1,0 +1,8 @@
+namespace Holdfast.Storage;
+
+public enum FlushKind
+{
+    Sync,
+    Interval,
+    Async,
+}

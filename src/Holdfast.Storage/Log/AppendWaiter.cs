@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using System.Threading.Tasks.Sources;
+
+namespace Holdfast.Storage.Log;
+
+/// <summary>
+/// The task behind one append, pooled so that an append allocates nothing once the pool is warm.
+/// Continuations run on the thread pool, never on the log's writer thread, so a slow caller cannot
+/// delay the next group commit.
+/// </summary>
+internal sealed class AppendWaiter : IValueTaskSource
+{
+    private static readonly ConcurrentQueue<AppendWaiter> Pool = new();
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+
+    private AppendWaiter()
+    {
+    }
+
+    /// <summary>Log position just past the record: the waiter is done when the policy's point passes it.</summary>
+    public long End { get; private set; }
+
+    public bool NeedsSync { get; private set; }
+
+    public ValueTask Task => new(this, _core.Version);
+
+    public static AppendWaiter Rent(long end, bool needsSync)
+    {
+        if (!Pool.TryDequeue(out var waiter))
+        {
+            waiter = new AppendWaiter();
+        }
+
+        waiter.End = end;
+        waiter.NeedsSync = needsSync;
+        return waiter;
+    }
+
+    public void Complete() => _core.SetResult(true);
+
+    public void Fail(Exception error) => _core.SetException(error);
+
+    public void GetResult(short token)
+    {
+        try
+        {
+            _core.GetResult(token);
+        }
+        finally
+        {
+            _core.Reset();
+            if (Pool.Count < 65536)
+            {
+                Pool.Enqueue(this);
+            }
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,582 @@
+using Holdfast.Storage.Devices;
+
+namespace Holdfast.Storage.Log;
+
+/// <summary>
+/// The segmented, append-only log and its single writer thread.
+/// <para>
+/// Appending is two calls under the store's lock: <see cref="BeginRecord"/> reserves space in the
+/// pending buffer and returns the payload's span to fill in place, <see cref="CommitRecord"/> seals it
+/// and returns a task. The writer thread swaps the pending batch out, writes it with one vectored
+/// write per segment, hands each record to the <see cref="ILogApplier"/>, and fsyncs when any record in
+/// the batch asked for <see cref="FlushPolicy.Sync"/>. While it waits on fsync, new appends fill the
+/// next batch, so one fsync covers every writer that was waiting: group commit.
+/// </para>
+/// <para>
+/// Failures stick. A failed fsync (or any I/O error other than a full disk) fails the batch, everything
+/// pending and every later append; the writer stops and never fsyncs that file again. A full disk fails
+/// the batch and everything pending with <see cref="DiskFullException"/>, cuts the segment back to the
+/// last good record and keeps going, so appends succeed once space is freed.
+/// </para>
+/// </summary>
+internal sealed class CommitLog : IDisposable
+{
+    private readonly object _gate;
+    private readonly IStorageDevice _device;
+    private readonly StoreOptions _options;
+    private readonly SegmentCatalog _segments;
+    private readonly ILogApplier _applier;
+    private readonly Thread _writer;
+    private readonly List<TaskCompletionSource> _checkpointRequests = [];
+    private readonly List<AppendWaiter> _awaitingSync = [];
+    private PendingBatch _active = new();
+    private PendingBatch _spare = new();
+    private long _reservedEnd;
+    private long _currentSegmentBase;
+    private PendingChunk? _openChunk;
+    private int _openPayloadLength;
+    private long _writtenEnd;
+    private long _syncedEnd;
+    private long _lastCheckpoint;
+    private long _unsyncedBytes;
+    private long _syncDeadline = long.MaxValue;
+    private long _intervalBytes = long.MaxValue;
+    private bool _writerIdle;
+    private bool _stopping;
+    private Exception? _failure;
+    private Segment? _writeSegment;
+    private long _fsyncCount;
+
+    public CommitLog(IStorageDevice device, StoreOptions options, SegmentCatalog segments, ILogApplier applier, object gate, long endPosition, long lastCheckpoint)
+    {
+        _device = device;
+        _options = options;
+        _segments = segments;
+        _applier = applier;
+        _gate = gate;
+        _reservedEnd = _writtenEnd = _syncedEnd = endPosition;
+        _lastCheckpoint = lastCheckpoint;
+        _writeSegment = segments.Last;
+        _currentSegmentBase = _writeSegment?.BasePosition ?? endPosition;
+        _writer = new Thread(RunWriter) { IsBackground = true, Name = "holdfast-log-writer" };
+        _writer.Start();
+    }
+
+    /// <summary>Set once a non-recoverable write or fsync error has happened; appends fail with it from then on.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Everything before this position has been written to the operating system and applied.</summary>
+    public long WrittenEnd => Volatile.Read(ref _writtenEnd);
+
+    /// <summary>Everything before this position is on stable storage.</summary>
+    public long SyncedEnd => Volatile.Read(ref _syncedEnd);
+
+    public long FsyncCount => Interlocked.Read(ref _fsyncCount);
+
+    public long LastCheckpoint => Volatile.Read(ref _lastCheckpoint);
+
+    /// <summary>Reserves room for a record and returns its payload area. Caller holds the lock and must call <see cref="CommitRecord"/> next.</summary>
+    public Span<byte> BeginRecord(int payloadLength, out long position)
+    {
+        if (_failure is not null)
+        {
+            throw new StorageFailedException("The store has failed and accepts no more appends: " + _failure.Message, _failure);
+        }
+
+        if (_stopping)
+        {
+            throw new ObjectDisposedException(nameof(CommitLog), "The store is closing.");
+        }
+
+        var size = RecordFormat.SizeOnDisk(payloadLength);
+        if (_reservedEnd > _currentSegmentBase && _reservedEnd - _currentSegmentBase + size > _options.SegmentSizeBytes)
+        {
+            _currentSegmentBase = _reservedEnd;
+        }
+
+        var chunks = _active.Chunks;
+        var chunk = chunks.Count == 0 ? null : chunks[^1];
+        if (chunk is null || chunk.SegmentBase != _currentSegmentBase || chunk.Free < size)
+        {
+            chunk = new PendingChunk(_currentSegmentBase, _reservedEnd, size);
+            chunks.Add(chunk);
+        }
+
+        _openChunk = chunk;
+        _openPayloadLength = payloadLength;
+        position = _reservedEnd;
+        return chunk.Buffer.AsSpan(chunk.Length + RecordFormat.HeaderSize, payloadLength);
+    }
+
+    public ValueTask CommitRecord(RecordType type, RecordFlags flags, FlushPolicy policy)
+    {
+        var chunk = _openChunk ?? throw new InvalidOperationException("No record was begun.");
+        _openChunk = null;
+        var size = RecordFormat.SizeOnDisk(_openPayloadLength);
+        RecordFormat.Seal(chunk.Buffer.AsSpan(chunk.Length, size), type, flags, _openPayloadLength);
+        chunk.Length += size;
+        _reservedEnd += size;
+
+        var waiter = AppendWaiter.Rent(_reservedEnd, policy.Kind == FlushKind.Sync);
+        _active.Waiters.Add(waiter);
+        switch (policy.Kind)
+        {
+            case FlushKind.Sync:
+                _active.NeedsSync = true;
+                break;
+            case FlushKind.Interval:
+                var deadline = _options.TimeProvider.GetTimestamp() + (long)(policy.Period.TotalSeconds * _options.TimeProvider.TimestampFrequency);
+                _active.IntervalDeadlineTimestamp = Math.Min(_active.IntervalDeadlineTimestamp, deadline);
+                _active.IntervalBytes = Math.Min(_active.IntervalBytes, policy.Bytes);
+                break;
+        }
+
+        if (_writerIdle)
+        {
+            Monitor.Pulse(_gate);
+        }
+
+        return waiter.Task;
+    }
+
+    /// <summary>Asks the writer for a checkpoint after the records appended so far. Caller must not hold the lock.</summary>
+    public Task RequestCheckpoint()
+    {
+        var request = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                return Task.FromException(new StorageFailedException("The store has failed: " + _failure.Message, _failure));
+            }
+
+            _checkpointRequests.Add(request);
+            Monitor.Pulse(_gate);
+        }
+
+        return request.Task;
+    }
+
+    /// <summary>Reads the bytes of a record that has been written. Returns false when its segment is gone.</summary>
+    public bool TryRead(long position, Span<byte> destination)
+    {
+        Segment? segment;
+        lock (_gate)
+        {
+            segment = _segments.Find(position);
+        }
+
+        if (segment is null || segment.Deleted)
+        {
+            return false;
+        }
+
+        try
+        {
+            return segment.File.Read(position - segment.BasePosition, destination) == destination.Length;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // Deleted by reclamation between the lookup and the read; the caller re-resolves.
+        }
+    }
+
+    /// <summary>Writes out what is pending, fsyncs, and stops the writer.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            Monitor.Pulse(_gate);
+        }
+
+        _writer.Join();
+    }
+
+    private void RunWriter()
+    {
+        while (true)
+        {
+            PendingBatch batch;
+            bool checkpoint;
+            bool stopping;
+            lock (_gate)
+            {
+                while (_failure is null && _active.IsEmpty && _checkpointRequests.Count == 0 && !_stopping && !IntervalSyncOwed())
+                {
+                    _writerIdle = true;
+                    Monitor.Wait(_gate, WaitTimeout());
+                    _writerIdle = false;
+                }
+
+                if (_failure is not null)
+                {
+                    FailPendingLocked(_active, _failure);
+                    return;
+                }
+
+                batch = _active;
+                _active = _spare;
+                checkpoint = _checkpointRequests.Count > 0;
+                stopping = _stopping;
+            }
+
+            try
+            {
+                ProcessBatch(batch, checkpoint || stopping);
+            }
+            finally
+            {
+                batch.Clear();
+                lock (_gate)
+                {
+                    _spare = batch;
+                }
+            }
+
+            lock (_gate)
+            {
+                if (_failure is not null || (stopping && _active.IsEmpty))
+                {
+                    FailPendingLocked(_active, _failure ?? new ObjectDisposedException(nameof(CommitLog)));
+                    return;
+                }
+            }
+        }
+    }
+
+    private void ProcessBatch(PendingBatch batch, bool checkpoint)
+    {
+        var written = false;
+        try
+        {
+            if (!batch.IsEmpty)
+            {
+                try
+                {
+                    WriteChunks(batch);
+                }
+                catch (Exception ex) when (DiskFull.IsDiskFull(ex))
+                {
+                    RecoverFromFullDisk(batch, ex);
+                    return;
+                }
+
+                lock (_gate)
+                {
+                    ApplyLocked(batch);
+                }
+
+                foreach (var waiter in batch.Waiters)
+                {
+                    if (waiter.NeedsSync)
+                    {
+                        _awaitingSync.Add(waiter);
+                    }
+                    else
+                    {
+                        waiter.Complete();
+                    }
+                }
+
+                _unsyncedBytes += batch.EndPosition - batch.StartPosition;
+                _syncDeadline = Math.Min(_syncDeadline, batch.IntervalDeadlineTimestamp);
+                _intervalBytes = Math.Min(_intervalBytes, batch.IntervalBytes);
+            }
+
+            written = true;
+            var autoCheckpoint = WrittenEnd - LastCheckpoint >= _options.CheckpointEveryBytes;
+            if (_awaitingSync.Count > 0 || checkpoint || autoCheckpoint || IntervalSyncOwed() || (_stopping && _unsyncedBytes > 0))
+            {
+                Sync();
+            }
+
+            if (checkpoint || autoCheckpoint)
+            {
+                TakeCheckpoint();
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(written ? [] : batch.Waiters, ex);
+        }
+    }
+
+    private void WriteChunks(PendingBatch batch)
+    {
+        var group = new List<ReadOnlyMemory<byte>>(batch.Chunks.Count);
+        var i = 0;
+        while (i < batch.Chunks.Count)
+        {
+            var first = batch.Chunks[i];
+            group.Clear();
+            var end = first.StartPosition;
+            while (i < batch.Chunks.Count && batch.Chunks[i].SegmentBase == first.SegmentBase)
+            {
+                group.Add(batch.Chunks[i].Written);
+                end = batch.Chunks[i].EndPosition;
+                i++;
+            }
+
+            var segment = SegmentFor(first.SegmentBase);
+            segment.File.Write(first.StartPosition - segment.BasePosition, group);
+            lock (_gate)
+            {
+                segment.EndPosition = end;
+            }
+        }
+    }
+
+    private Segment SegmentFor(long basePosition)
+    {
+        if (_writeSegment is not null && _writeSegment.BasePosition == basePosition)
+        {
+            return _writeSegment;
+        }
+
+        // A roll: the old segment is made durable before any byte goes to the new one, so only the
+        // last segment can ever have a torn tail.
+        if (_writeSegment is not null)
+        {
+            Sync();
+        }
+
+        var file = _device.Open(Segment.PathFor(basePosition), create: true, _options.SegmentSizeBytes);
+        var segment = new Segment(basePosition, file);
+        try
+        {
+            _device.SyncDirectory(Segment.Directory);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+
+        lock (_gate)
+        {
+            _segments.Add(segment);
+        }
+
+        _writeSegment = segment;
+        return segment;
+    }
+
+    private void ApplyLocked(PendingBatch batch)
+    {
+        foreach (var chunk in batch.Chunks)
+        {
+            var bytes = chunk.Buffer.AsSpan(0, chunk.Length);
+            var offset = 0;
+            while (offset < bytes.Length)
+            {
+                var record = ReadOwnRecord(bytes[offset..]);
+                _applier.Apply(chunk.StartPosition + offset, record, bytes.Slice(offset + RecordFormat.HeaderSize, record.PayloadLength));
+                offset += record.SizeOnDisk;
+            }
+        }
+
+        Volatile.Write(ref _writtenEnd, batch.EndPosition);
+    }
+
+    private static RecordView ReadOwnRecord(ReadOnlySpan<byte> bytes) =>
+        new((RecordType)bytes[8], (RecordFlags)bytes[9], (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes[4..]));
+
+    private void Sync()
+    {
+        try
+        {
+            _writeSegment?.File.Flush();
+        }
+        catch (Exception ex)
+        {
+            // Never retried: after a failed fsync the kernel may have dropped the dirty pages and a
+            // second fsync would succeed over data that is gone.
+            throw new StorageFailedException($"fsync of the commit log failed ({ex.Message}); the store accepts no more appends.", ex);
+        }
+
+        Interlocked.Increment(ref _fsyncCount);
+        Volatile.Write(ref _syncedEnd, WrittenEnd);
+        _unsyncedBytes = 0;
+        _syncDeadline = long.MaxValue;
+        _intervalBytes = long.MaxValue;
+        foreach (var waiter in _awaitingSync)
+        {
+            waiter.Complete();
+        }
+
+        _awaitingSync.Clear();
+    }
+
+    private void TakeCheckpoint()
+    {
+        List<TaskCompletionSource> requests;
+        lock (_gate)
+        {
+            requests = [.. _checkpointRequests];
+            _checkpointRequests.Clear();
+        }
+
+        try
+        {
+            var position = WrittenEnd;
+            _applier.Checkpoint(position);
+            Volatile.Write(ref _lastCheckpoint, position);
+            foreach (var request in requests)
+            {
+                request.TrySetResult();
+            }
+        }
+        catch (Exception ex) when (DiskFull.IsDiskFull(ex))
+        {
+            // The log is intact and the previous checkpoint still stands; the next checkpoint redoes this one's work.
+            Volatile.Write(ref _lastCheckpoint, WrittenEnd);
+            foreach (var request in requests)
+            {
+                request.TrySetException(new DiskFullException("The disk is full: the checkpoint was not written.", ex));
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var request in requests)
+            {
+                request.TrySetException(ex);
+            }
+
+            throw;
+        }
+    }
+
+    private void RecoverFromFullDisk(PendingBatch batch, Exception cause)
+    {
+        var error = new DiskFullException("The disk is full: the record was not stored. Appends succeed again once space is freed.", cause);
+        var start = batch.StartPosition;
+        var startSegmentBase = batch.Chunks[0].SegmentBase;
+        lock (_gate)
+        {
+            // Everything appended after the failed batch was positioned after it: it cannot be written either.
+            FailWaiters(batch.Waiters, error);
+            FailWaiters(_active.Waiters, error);
+            _active.Clear();
+            _reservedEnd = start;
+            _currentSegmentBase = startSegmentBase;
+        }
+
+        try
+        {
+            CutBackTo(start);
+        }
+        catch (Exception ex)
+        {
+            SetFailure(new StorageFailedException("The disk filled and the partly written tail could not be cut back.", ex));
+        }
+    }
+
+    private void CutBackTo(long position)
+    {
+        List<Segment> segments;
+        lock (_gate)
+        {
+            segments = [.. _segments.All];
+        }
+
+        var deleted = false;
+        foreach (var segment in segments)
+        {
+            if (segment.BasePosition >= position)
+            {
+                // Created for the failed batch: nothing confirmed lives here.
+                segment.File.Dispose();
+                _device.DeleteFile(Segment.PathFor(segment.BasePosition));
+                deleted = true;
+                lock (_gate)
+                {
+                    segment.Deleted = true;
+                    _segments.Remove(segment);
+                }
+            }
+            else if (segment.File.Length > position - segment.BasePosition)
+            {
+                segment.File.SetLength(position - segment.BasePosition);
+                segment.File.Flush();
+                lock (_gate)
+                {
+                    segment.EndPosition = position;
+                }
+            }
+        }
+
+        if (deleted)
+        {
+            _device.SyncDirectory(Segment.Directory);
+        }
+
+        lock (_gate)
+        {
+            _writeSegment = _segments.Last;
+        }
+    }
+
+    private void Fail(IEnumerable<AppendWaiter> unwrittenWaiters, Exception cause)
+    {
+        var error = cause as StorageFailedException
+            ?? new StorageFailedException($"A write or fsync failed ({cause.Message}); the store accepts no more appends. Reopen it to recover what reached the disk.", cause);
+        FailWaiters(_awaitingSync, error);
+        _awaitingSync.Clear();
+        lock (_gate)
+        {
+            FailWaiters(unwrittenWaiters, error);
+            SetFailureLocked(error);
+        }
+    }
+
+    private void SetFailure(Exception error)
+    {
+        lock (_gate)
+        {
+            SetFailureLocked(error);
+        }
+    }
+
+    private void SetFailureLocked(Exception error)
+    {
+        _failure ??= error;
+        FailPendingLocked(_active, _failure);
+        foreach (var request in _checkpointRequests)
+        {
+            request.TrySetException(_failure);
+        }
+
+        _checkpointRequests.Clear();
+        Monitor.PulseAll(_gate);
+    }
+
+    private static void FailPendingLocked(PendingBatch batch, Exception error)
+    {
+        FailWaiters(batch.Waiters, error);
+        batch.Clear();
+    }
+
+    private static void FailWaiters(IEnumerable<AppendWaiter> waiters, Exception error)
+    {
+        foreach (var waiter in waiters)
+        {
+            waiter.Fail(error);
+        }
+    }
+
+    private bool IntervalSyncOwed() =>
+        _unsyncedBytes > 0 && (_unsyncedBytes >= _intervalBytes || _options.TimeProvider.GetTimestamp() >= _syncDeadline);
+
+    private int WaitTimeout()
+    {
+        if (_syncDeadline == long.MaxValue || _unsyncedBytes == 0)
+        {
+            return Timeout.Infinite;
+        }
+
+        var remaining = _options.TimeProvider.GetElapsedTime(_options.TimeProvider.GetTimestamp(), _syncDeadline);
+        // Polls at least every 50 ms so that a fake clock moved forward by a test is noticed.
+        return (int)Math.Clamp(remaining.TotalMilliseconds, 1, 50);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Buffers.Binary;
+
+namespace Holdfast.Storage.Log;
+
+/// <summary>The payload of a <see cref="RecordType.Message"/> record: u16 n, n × (u32 queue id, u64 seq), then the body.</summary>
+internal static class MessagePayload
+{
+    public const int TargetSize = 12;
+
+    public static int Size(int targets, int bodyLength) => 2 + (targets * TargetSize) + bodyLength;
+
+    public static void WriteTarget(Span<byte> payload, int index, uint queueId, long seq)
+    {
+        var at = payload[(2 + (index * TargetSize))..];
+        BinaryPrimitives.WriteUInt32LittleEndian(at, queueId);
+        BinaryPrimitives.WriteInt64LittleEndian(at[4..], seq);
+    }
+
+    public static List<(uint QueueId, long Seq)> ReadTargets(ReadOnlySpan<byte> payload, out int bodyOffset)
+    {
+        var count = TargetCount(payload);
+        var targets = new List<(uint, long)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var at = payload[(2 + (i * TargetSize))..];
+            targets.Add((BinaryPrimitives.ReadUInt32LittleEndian(at), BinaryPrimitives.ReadInt64LittleEndian(at[4..])));
+        }
+
+        bodyOffset = 2 + (count * TargetSize);
+        return targets;
+    }
+
+    /// <summary>Checks that the record is addressed to (<paramref name="queueId"/>, <paramref name="seq"/>) and finds its body.</summary>
+    public static bool TryFindBody(ReadOnlySpan<byte> payload, uint queueId, long seq, out int bodyOffset)
+    {
+        bodyOffset = 0;
+        if (payload.Length < 2)
+        {
+            return false;
+        }
+
+        var count = TargetCount(payload);
+        if (payload.Length < 2 + (count * TargetSize))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var at = payload[(2 + (i * TargetSize))..];
+            if (BinaryPrimitives.ReadUInt32LittleEndian(at) == queueId && BinaryPrimitives.ReadInt64LittleEndian(at[4..]) == seq)
+            {
+                bodyOffset = 2 + (count * TargetSize);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static int TargetCount(ReadOnlySpan<byte> payload) => BinaryPrimitives.ReadUInt16LittleEndian(payload);
+}

@@ -1,0 +1,51 @@
+namespace Holdfast.Storage.Log;
+
+/// <summary>The segments of the log in position order. Callers hold the store's lock.</summary>
+internal sealed class SegmentCatalog
+{
+    private readonly List<Segment> _segments = [];
+
+    public int Count => _segments.Count;
+
+    public IReadOnlyList<Segment> All => _segments;
+
+    public Segment? Last => _segments.Count == 0 ? null : _segments[^1];
+
+    public void Add(Segment segment)
+    {
+        if (_segments.Count > 0 && _segments[^1].BasePosition >= segment.BasePosition)
+        {
+            throw new InvalidOperationException($"Segment {segment.BasePosition} does not follow {_segments[^1].BasePosition}.");
+        }
+
+        _segments.Add(segment);
+    }
+
+    public void Remove(Segment segment) => _segments.Remove(segment);
+
+    /// <summary>The segment holding <paramref name="position"/>, or null when it was deleted or never existed.</summary>
+    public Segment? Find(long position)
+    {
+        int lo = 0, hi = _segments.Count - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_segments[mid].BasePosition <= position)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        if (hi < 0)
+        {
+            return null;
+        }
+
+        var candidate = _segments[hi];
+        return position < candidate.EndPosition || candidate == _segments[^1] ? candidate : null;
+    }
+}

@@ -1,0 +1,623 @@
+using System.Buffers;
+using Holdfast.Storage.Devices;
+using Holdfast.Storage.Binary;
+using Holdfast.Storage.Log;
+using Holdfast.Storage.Queues;
+using Holdfast.Storage.Recovery;
+using Holdfast.Storage.State;
+
+namespace Holdfast.Storage;
+
+/// <summary>
+/// Holdfast's storage engine: one shared commit log, an index per queue pointing into it, and the
+/// queue state (acks, delivery counts, offsets) journalled in the same log and checkpointed.
+/// <para>
+/// Every change is a record appended to the log and applied to the in-memory state only once the
+/// record has been written, in log order, by the same code that replays the log at start-up; so what
+/// a reader sees after a restart is exactly what had been written before it. Each method returns a
+/// task that completes when its record has reached the flush policy's point.
+/// </para>
+/// <para>
+/// Thread safety: all methods may be called concurrently. One lock guards the state; it is held for
+/// memory work only (copying a record into the pending buffer, updating an entry), never across I/O.
+/// </para>
+/// </summary>
+public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
+{
+    private readonly object _gate = new();
+    private readonly StoreOptions _options;
+    private readonly IStorageDevice _device;
+    private readonly SegmentCatalog _segments = new();
+    private readonly StoreState _state;
+    private readonly CheckpointWriter _checkpoints;
+    private readonly CommitLog _log;
+    private readonly Dictionary<string, Task<StoredQueue>> _pendingDeclares = new(StringComparer.Ordinal);
+    private long _corruptSkipped;
+    private long _relocated;
+    private int _compacting;
+    private bool _disposed;
+
+    private MessageStore(StoreOptions options)
+    {
+        _options = options;
+        _device = options.Device ?? new FileSystemDevice(options.Directory);
+        _state = new StoreState(_segments);
+        var recovery = new StoreRecovery(_device, options, _segments, _state);
+        Recovery = recovery.Run();
+        _checkpoints = new CheckpointWriter(_device, _gate, _state) { Generation = recovery.Generation };
+        _log = new CommitLog(_device, options, _segments, this, _gate, Recovery.LogEnd, recovery.CheckpointPosition);
+    }
+
+    /// <summary>What opening the store found: records recovered, bytes truncated, corruption skipped.</summary>
+    public RecoveryReport Recovery { get; }
+
+    public StoreOptions Options => _options;
+
+    /// <summary>The error that stopped the store, if one has.</summary>
+    public Exception? Failure => _log.Failure;
+
+    /// <summary>Opens (creating if needed) and recovers the store. When recovery replayed records, a checkpoint is taken before returning so the next start is quick.</summary>
+    public static async Task<MessageStore> OpenAsync(StoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var store = await Task.Run(() => new MessageStore(options)).ConfigureAwait(false);
+        if (store.Recovery.RecordsRecovered > 0 || store.Recovery.BytesTruncated > 0 || store.Recovery.IndexEntriesRebuilt > 0)
+        {
+            try
+            {
+                await store.CheckpointAsync().ConfigureAwait(false);
+            }
+            catch (DiskFullException)
+            {
+                // Recovery stands without it; the next checkpoint covers the same ground.
+            }
+        }
+
+        return store;
+    }
+
+    public IReadOnlyCollection<StoredQueue> Queues
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _state.QueuesById.Values];
+            }
+        }
+    }
+
+    public StoredQueue? FindQueue(string name)
+    {
+        lock (_gate)
+        {
+            return _state.QueuesByName.GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>Returns the queue of that name, creating it durably if it does not exist.</summary>
+    public Task<StoredQueue> DeclareQueueAsync(string name, FlushPolicy? policy = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var payloadLength = 4 + SpanWriter.ShortStringSize(name);
+        lock (_gate)
+        {
+            if (_state.QueuesByName.TryGetValue(name, out var existing))
+            {
+                return Task.FromResult(existing);
+            }
+
+            if (_pendingDeclares.TryGetValue(name, out var pending))
+            {
+                return pending;
+            }
+
+            var id = _state.NextQueueId++;
+            ValueTask written;
+            try
+            {
+                var writer = new SpanWriter(_log.BeginRecord(payloadLength, out _));
+                writer.U32(id);
+                writer.ShortString(name);
+                written = _log.CommitRecord(RecordType.QueueCreate, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+            }
+            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+            {
+                return Task.FromException<StoredQueue>(ex);
+            }
+
+            var task = CompleteDeclare(name, id, written);
+            _pendingDeclares[name] = task;
+            return task;
+        }
+    }
+
+    /// <summary>Deletes a queue and everything in it.</summary>
+    public ValueTask DeleteQueueAsync(StoredQueue queue, FlushPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        lock (_gate)
+        {
+            return Record(RecordType.QueueDelete, 4, policy, queue.Id, static (ref SpanWriter w, uint id) => w.U32(id));
+        }
+    }
+
+    /// <summary>
+    /// Appends one message for any number of queues: one record in the log, one entry per queue.
+    /// The sequence number each queue gave it is written to <paramref name="assignedSeqs"/> (-1 for a
+    /// queue deleted meanwhile) before this returns; the task completes at the policy's point.
+    /// </summary>
+    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs = default, FlushPolicy? policy = null)
+    {
+        if (!assignedSeqs.IsEmpty && assignedSeqs.Length < queues.Length)
+        {
+            throw new ArgumentException("assignedSeqs must have room for one sequence number per queue.", nameof(assignedSeqs));
+        }
+
+        if (queues.Length > ushort.MaxValue)
+        {
+            throw new ArgumentException($"A message may go to at most {ushort.MaxValue} queues.", nameof(queues));
+        }
+
+        lock (_gate)
+        {
+            var live = 0;
+            foreach (var queue in queues)
+            {
+                live += queue.IsDeleted ? 0 : 1;
+            }
+
+            var payloadLength = MessagePayload.Size(live, payload.Length);
+            if (payloadLength > _options.MaxRecordPayloadBytes)
+            {
+                throw new ArgumentException($"The message is {payload.Length} bytes; the store's limit is {_options.MaxRecordPayloadBytes - MessagePayload.Size(live, 0)}.", nameof(payload));
+            }
+
+            Span<byte> destination;
+            try
+            {
+                destination = _log.BeginRecord(payloadLength, out _);
+            }
+            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+            {
+                return ValueTask.FromException(ex);
+            }
+
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(destination, (ushort)live);
+            var target = 0;
+            for (var i = 0; i < queues.Length; i++)
+            {
+                var queue = queues[i];
+                var seq = -1L;
+                if (!queue.IsDeleted)
+                {
+                    seq = queue.NextAssigned++;
+                    MessagePayload.WriteTarget(destination, target++, queue.Id, seq);
+                }
+
+                if (!assignedSeqs.IsEmpty)
+                {
+                    assignedSeqs[i] = seq;
+                }
+            }
+
+            payload.CopyTo(destination[MessagePayload.Size(live, 0)..]);
+            return _log.CommitRecord(RecordType.Message, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+        }
+    }
+
+    /// <summary>
+    /// Hands out the oldest ready message of the queue, marking it delivered (in memory only: after a
+    /// restart it is ready again). Returns false when nothing is ready. A message whose record fails its
+    /// check is reported through <see cref="StoreOptions.OnCorruption"/>, written off, and skipped.
+    /// </summary>
+    public bool TryReadNext(StoredQueue queue, out StoredMessage? message)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        while (true)
+        {
+            long seq;
+            QueueEntry entry;
+            lock (_gate)
+            {
+                if (queue.IsDeleted || !TryTakeReady(queue, out seq))
+                {
+                    message = null;
+                    return false;
+                }
+
+                entry = queue.Entries[seq];
+            }
+
+            message = Read(queue, seq, entry);
+            if (message is not null)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Reads up to <paramref name="maxCount"/> live messages from <paramref name="fromSeq"/> on, without delivering them (for streams and inspection).</summary>
+    public IReadOnlyList<StoredMessage> ReadRange(StoredQueue queue, long fromSeq, int maxCount)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        var wanted = new List<(long Seq, QueueEntry Entry)>();
+        lock (_gate)
+        {
+            var window = queue.Entries;
+            for (var seq = Math.Max(fromSeq, window.Head); seq < window.Next && wanted.Count < maxCount; seq++)
+            {
+                if (window[seq].IsLive)
+                {
+                    wanted.Add((seq, window[seq]));
+                }
+            }
+        }
+
+        var result = new List<StoredMessage>(wanted.Count);
+        foreach (var (seq, entry) in wanted)
+        {
+            if (Read(queue, seq, entry) is { } message)
+            {
+                result.Add(message);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Acknowledges messages: they are gone for good once the task completes.</summary>
+    public ValueTask AckAsync(StoredQueue queue, long seq, FlushPolicy? policy = null) => AckAsync(queue, [seq], policy);
+
+    public ValueTask AckAsync(StoredQueue queue, ReadOnlySpan<long> seqs, FlushPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        lock (_gate)
+        {
+            foreach (var seq in seqs)
+            {
+                if (seq < 0 || seq >= queue.NextAssigned)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(seqs), seq, $"Queue '{queue.Name}' has no message {seq}.");
+                }
+            }
+
+            Span<byte> destination;
+            try
+            {
+                destination = _log.BeginRecord(8 + (8 * seqs.Length), out _);
+            }
+            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+            {
+                return ValueTask.FromException(ex);
+            }
+
+            var writer = new SpanWriter(destination);
+            writer.U32(queue.Id);
+            writer.U32((uint)seqs.Length);
+            foreach (var seq in seqs)
+            {
+                writer.I64(seq);
+            }
+
+            return _log.CommitRecord(RecordType.Ack, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+        }
+    }
+
+    /// <summary>Returns a delivered message to ready, counting one more delivery (durably).</summary>
+    public ValueTask RequeueAsync(StoredQueue queue, long seq, FlushPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        lock (_gate)
+        {
+            if (seq < 0 || seq >= queue.NextAssigned)
+            {
+                throw new ArgumentOutOfRangeException(nameof(seq), seq, $"Queue '{queue.Name}' has no message {seq}.");
+            }
+
+            return Record(RecordType.Requeue, 12, policy, (queue.Id, seq), static (ref SpanWriter w, (uint Id, long Seq) a) =>
+            {
+                w.U32(a.Id);
+                w.I64(a.Seq);
+            });
+        }
+    }
+
+    /// <summary>Removes every ready message (delivered ones stay until acked or requeued). Returns how many were ready.</summary>
+    public async ValueTask<long> PurgeAsync(StoredQueue queue, FlushPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ValueTask written;
+        long count;
+        lock (_gate)
+        {
+            var keep = new List<long>();
+            var window = queue.Entries;
+            for (var seq = window.Head; seq < window.Next; seq++)
+            {
+                if (window[seq].State == EntryState.Delivered)
+                {
+                    keep.Add(seq);
+                }
+            }
+
+            count = queue.ReadyCount + (queue.NextAssigned - window.Next);
+            written = Record(RecordType.Purge, 4 + 8 + 4 + (8 * keep.Count), policy, (queue.Id, queue.NextAssigned, keep), static (ref SpanWriter w, (uint Id, long UpTo, List<long> Keep) a) =>
+            {
+                w.U32(a.Id);
+                w.I64(a.UpTo);
+                w.U32((uint)a.Keep.Count);
+                foreach (var seq in a.Keep)
+                {
+                    w.I64(seq);
+                }
+            });
+        }
+
+        await written;
+        return count;
+    }
+
+    /// <summary>Stores a consumer offset (for streams and Kafka consumer groups).</summary>
+    public ValueTask SetOffsetAsync(string key, long offset, FlushPolicy? policy = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        lock (_gate)
+        {
+            return Record(RecordType.Offset, SpanWriter.ShortStringSize(key) + 8, policy, (key, offset), static (ref SpanWriter w, (string Key, long Offset) a) =>
+            {
+                w.ShortString(a.Key);
+                w.I64(a.Offset);
+            });
+        }
+    }
+
+    public long? GetOffset(string key)
+    {
+        lock (_gate)
+        {
+            return _state.Offsets.TryGetValue(key, out var offset) ? offset : null;
+        }
+    }
+
+    /// <summary>Stores a small durable value (topology, users, policies): on disk before the task completes.</summary>
+    public ValueTask PutMetadataAsync(string key, ReadOnlySpan<byte> value, FlushPolicy? policy = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        lock (_gate)
+        {
+            Span<byte> destination;
+            try
+            {
+                destination = _log.BeginRecord(SpanWriter.ShortStringSize(key) + 4 + value.Length, out _);
+            }
+            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+            {
+                return ValueTask.FromException(ex);
+            }
+
+            var writer = new SpanWriter(destination);
+            writer.ShortString(key);
+            writer.U32((uint)value.Length);
+            writer.Bytes(value);
+            return _log.CommitRecord(RecordType.MetadataPut, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+        }
+    }
+
+    public ValueTask DeleteMetadataAsync(string key, FlushPolicy? policy = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        lock (_gate)
+        {
+            return Record(RecordType.MetadataDelete, SpanWriter.ShortStringSize(key), policy, key, static (ref SpanWriter w, string k) => w.ShortString(k));
+        }
+    }
+
+    public IReadOnlyDictionary<string, byte[]> GetMetadata()
+    {
+        lock (_gate)
+        {
+            return new Dictionary<string, byte[]>(_state.Metadata, StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>Fsyncs the log, writes index entries and the checkpoint, and reclaims what the previous checkpoint found dead.</summary>
+    public Task CheckpointAsync() => _log.RequestCheckpoint();
+
+    /// <summary>
+    /// Copies the live records of mostly-dead closed segments to the end of the log, repoints their
+    /// entries, and checkpoints twice so the emptied segments are deleted. Returns the records copied.
+    /// </summary>
+    public async Task<long> CompactAsync()
+    {
+        var copied = await new Compactor(this, _segments, _gate, _options).RelocateAsync().ConfigureAwait(false);
+        Interlocked.Add(ref _relocated, copied);
+        await CheckpointAsync().ConfigureAwait(false);
+        await CheckpointAsync().ConfigureAwait(false);
+        return copied;
+    }
+
+    public StoreStatistics GetStatistics()
+    {
+        lock (_gate)
+        {
+            return new StoreStatistics
+            {
+                LogEnd = _segments.Last?.EndPosition ?? 0,
+                WrittenEnd = _log.WrittenEnd,
+                SyncedEnd = _log.SyncedEnd,
+                Fsyncs = _log.FsyncCount,
+                Segments = _segments.Count,
+                SegmentBytes = _segments.All.Sum(s => s.Length),
+                Checkpoints = _checkpoints.Checkpoints,
+                LastCheckpointPosition = _log.LastCheckpoint,
+                CorruptRecordsSkipped = Interlocked.Read(ref _corruptSkipped),
+                SegmentsDeleted = _checkpoints.SegmentsDeleted,
+                RecordsRelocated = Interlocked.Read(ref _relocated),
+                Failed = _log.Failure is not null,
+            };
+        }
+    }
+
+    /// <summary>Writes out everything pending, fsyncs, checkpoints and closes the files.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _log.Dispose();
+        lock (_gate)
+        {
+            foreach (var segment in _segments.All)
+            {
+                segment.File.Dispose();
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        // Joining the writer thread blocks; keep it off the caller's thread.
+        return new ValueTask(Task.Run(Dispose));
+    }
+
+    void ILogApplier.Apply(long position, RecordView record, ReadOnlySpan<byte> payload) => _state.Apply(position, record, payload);
+
+    void ILogApplier.Checkpoint(long position)
+    {
+        _checkpoints.Write(position);
+        if (_options.AutoCompact && Compactor.HasCandidates(_segments, _gate, _options) && Interlocked.CompareExchange(ref _compacting, 1, 0) == 0)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await CompactAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+                {
+                    // A failed or closed store reports through its own failure; compaction is retried at the next checkpoint.
+                }
+                finally
+                {
+                    Volatile.Write(ref _compacting, 0);
+                }
+            });
+        }
+    }
+
+    /// <summary>Appends a relocated copy of a message record (for the compactor). Caller holds the lock.</summary>
+    internal ValueTask AppendRelocatedLocked(List<(uint QueueId, long Seq)> targets, ReadOnlySpan<byte> body)
+    {
+        var destination = _log.BeginRecord(MessagePayload.Size(targets.Count, body.Length), out _);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(destination, (ushort)targets.Count);
+        for (var i = 0; i < targets.Count; i++)
+        {
+            MessagePayload.WriteTarget(destination, i, targets[i].QueueId, targets[i].Seq);
+        }
+
+        body.CopyTo(destination[MessagePayload.Size(targets.Count, 0)..]);
+        return _log.CommitRecord(RecordType.Message, RecordFlags.Relocated, FlushPolicy.Async);
+    }
+
+    internal StoreState State => _state;
+
+    private delegate void PayloadWriter<in T>(ref SpanWriter writer, T argument);
+
+    private ValueTask Record<T>(RecordType type, int payloadLength, FlushPolicy? policy, T argument, PayloadWriter<T> write)
+    {
+        try
+        {
+            var writer = new SpanWriter(_log.BeginRecord(payloadLength, out _));
+            write(ref writer, argument);
+            return _log.CommitRecord(type, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+        }
+        catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+        {
+            return ValueTask.FromException(ex);
+        }
+    }
+
+    private async Task<StoredQueue> CompleteDeclare(string name, uint id, ValueTask written)
+    {
+        try
+        {
+            await written;
+            lock (_gate)
+            {
+                return _state.QueuesById[id];
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _pendingDeclares.Remove(name);
+            }
+        }
+    }
+
+    private static bool TryTakeReady(StoredQueue queue, out long seq)
+    {
+        var window = queue.Entries;
+        for (seq = Math.Max(queue.ReadyCursor, window.Head); seq < window.Next; seq++)
+        {
+            ref var entry = ref window[seq];
+            if (entry.State == EntryState.Ready)
+            {
+                entry.State = EntryState.Delivered;
+                queue.ReadyCount--;
+                queue.ReadyCursor = seq + 1;
+                return true;
+            }
+        }
+
+        queue.ReadyCursor = window.Next;
+        return false;
+    }
+
+    /// <summary>Reads and verifies an entry's record. Null when it is corrupt (then written off) or no longer live.</summary>
+    private StoredMessage? Read(StoredQueue queue, long seq, QueueEntry entry)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(entry.Length);
+            var ok = entry.Position >= 0 && _log.TryRead(entry.Position, buffer.AsSpan(0, entry.Length));
+            if (ok
+                && RecordFormat.TryDecode(buffer.AsSpan(0, entry.Length), _options.MaxRecordPayloadBytes, out var record)
+                && record.Type == RecordType.Message
+                && MessagePayload.TryFindBody(buffer.AsSpan(RecordFormat.HeaderSize, record.PayloadLength), queue.Id, seq, out var bodyOffset))
+            {
+                return new StoredMessage(seq, entry.DeliveryCount, buffer, RecordFormat.HeaderSize + bodyOffset, record.PayloadLength - bodyOffset);
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+            lock (_gate)
+            {
+                if (queue.IsDeleted || !queue.Entries.Contains(seq) || !queue.Entries[seq].IsLive)
+                {
+                    return null;
+                }
+
+                var current = queue.Entries[seq];
+                if (current.Position != entry.Position && attempt < 2)
+                {
+                    entry = current; // Compaction moved it between the lookup and the read.
+                    continue;
+                }
+
+                _state.AckEntry(queue, seq);
+                queue.Entries.TrimAcked();
+            }
+
+            Interlocked.Increment(ref _corruptSkipped);
+            _options.OnCorruption?.Invoke(new CorruptionReport(entry.Position, entry.Length, $"message {seq} of queue '{queue.Name}' failed its CRC or length check; skipped, never delivered"));
+            return null;
+        }
+
+        return null;
+    }
+}

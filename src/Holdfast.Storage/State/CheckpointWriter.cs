@@ -1,0 +1,179 @@
+using Holdfast.Storage.Devices;
+using Holdfast.Storage.Log;
+using Holdfast.Storage.Queues;
+
+namespace Holdfast.Storage.State;
+
+/// <summary>
+/// Takes checkpoints on the log writer's thread: snapshot the state under the lock, write the index
+/// entries added or repointed since the last checkpoint and fsync them, write the checkpoint file, then
+/// carry out the deletions decided at the previous checkpoint. Deciding at one checkpoint and deleting
+/// at the next means both checkpoints kept on disk are past every deleted file, so opening from
+/// either is sound.
+/// </summary>
+internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state)
+{
+    private readonly QueueIndexFiles _index = new(device);
+    private Deletions _decided = new([], [], []);
+
+    public long Generation { get; set; }
+
+    public long Checkpoints { get; private set; }
+
+    public long SegmentsDeleted { get; private set; }
+
+    public void Write(long position)
+    {
+        Checkpoint checkpoint;
+        List<(StoredQueue Queue, List<(long, long, int)> Entries, long Next)> writes = [];
+        Deletions toExecute;
+        lock (gate)
+        {
+            var queues = new List<QueueSnapshot>(state.QueuesById.Count);
+            var heads = new List<(uint, long)>();
+            foreach (var queue in state.QueuesById.Values)
+            {
+                queues.Add(Snapshot(queue, out var entries));
+                writes.Add((queue, entries, queue.Entries.Next));
+                heads.Add((queue.Id, queue.Entries.Head));
+            }
+
+            checkpoint = new Checkpoint(
+                Generation + 1,
+                position,
+                state.NextQueueId,
+                queues,
+                new Dictionary<string, long>(state.Offsets, StringComparer.Ordinal),
+                new Dictionary<string, byte[]>(state.Metadata, StringComparer.Ordinal));
+
+            var deadSegments = state.Segments.All
+                .Where(s => s != state.Segments.Last && !s.Deleted && s.LiveReferences == 0 && s.EndPosition <= position)
+                .ToList();
+            toExecute = _decided;
+            _decided = new Deletions(deadSegments, heads, [.. state.DeletedQueues]);
+            state.DeletedQueues.Clear();
+        }
+
+        foreach (var (queue, entries, _) in writes)
+        {
+            _index.Write(queue.Id, entries);
+        }
+
+        CheckpointFile.Write(device, checkpoint);
+        Generation = checkpoint.Generation;
+        Checkpoints++;
+
+        lock (gate)
+        {
+            foreach (var (queue, _, next) in writes)
+            {
+                queue.IndexDurableNext = Math.Max(queue.IndexDurableNext, next);
+                queue.Relocated.Clear();
+            }
+        }
+
+        Execute(toExecute);
+    }
+
+    private static QueueSnapshot Snapshot(StoredQueue queue, out List<(long, long, int)> entries)
+    {
+        var window = queue.Entries;
+        var ackedRanges = new List<(long, int)>();
+        var counts = new List<(long, int)>();
+        entries = [];
+        var from = Math.Max(queue.IndexDurableNext, window.Head);
+        foreach (var seq in queue.Relocated.Where(s => s < from).Order())
+        {
+            if (window.Contains(seq) && window[seq].IsLive)
+            {
+                entries.Add((seq, window[seq].Position, window[seq].Length));
+            }
+        }
+
+        long rangeStart = -1;
+        for (var seq = window.Head; seq < window.Next; seq++)
+        {
+            ref var entry = ref window[seq];
+            if (!entry.IsLive)
+            {
+                if (rangeStart < 0)
+                {
+                    rangeStart = seq;
+                }
+
+                continue;
+            }
+
+            if (rangeStart >= 0)
+            {
+                ackedRanges.Add((rangeStart, (int)(seq - rangeStart)));
+                rangeStart = -1;
+            }
+
+            if (entry.DeliveryCount > 0)
+            {
+                counts.Add((seq, entry.DeliveryCount));
+            }
+
+            if (seq >= from)
+            {
+                entries.Add((seq, entry.Position, entry.Length));
+            }
+        }
+
+        if (rangeStart >= 0)
+        {
+            ackedRanges.Add((rangeStart, (int)(window.Next - rangeStart)));
+        }
+
+        return new QueueSnapshot(queue.Id, queue.Name, window.Head, window.Next, ackedRanges, counts);
+    }
+
+    private void Execute(Deletions deletions)
+    {
+        if (deletions.Segments.Count > 0)
+        {
+            foreach (var segment in deletions.Segments)
+            {
+                lock (gate)
+                {
+                    segment.Deleted = true;
+                    state.Segments.Remove(segment);
+                }
+
+                segment.File.Dispose();
+                device.DeleteFile(Segment.PathFor(segment.BasePosition));
+                SegmentsDeleted++;
+            }
+
+            device.SyncDirectory(Segment.Directory);
+        }
+
+        foreach (var (queueId, head) in deletions.QueueHeads)
+        {
+            var deleted = false;
+            foreach (var path in _index.FilesBelow(queueId, head).ToList())
+            {
+                device.DeleteFile(path);
+                deleted = true;
+            }
+
+            if (deleted)
+            {
+                device.SyncDirectory(QueueIndexFiles.DirectoryFor(queueId));
+            }
+        }
+
+        foreach (var queueId in deletions.Queues)
+        {
+            device.DeleteDirectory(QueueIndexFiles.DirectoryFor(queueId));
+        }
+
+        if (deletions.Queues.Count > 0)
+        {
+            device.SyncDirectory(QueueIndexFiles.Directory);
+        }
+    }
+
+    private sealed record Deletions(List<Segment> Segments, List<(uint QueueId, long Head)> QueueHeads, List<uint> Queues);
+}

@@ -1,0 +1,37 @@
+using Holdfast.Storage.Devices;
+
+namespace Holdfast.Storage;
+
+public sealed record StoreOptions
+{
+    public const long DefaultSegmentSizeBytes = 1L << 30;
+
+    /// <summary>Where the files live. Defaults to the real file system under <see cref="Directory"/>.</summary>
+    public IStorageDevice? Device { get; init; }
+
+    /// <summary>Root directory for the default file-system device.</summary>
+    public string Directory { get; init; } = "data";
+
+    /// <summary>A segment is rolled when the next record would not fit. Each new segment reserves this much space up front.</summary>
+    public long SegmentSizeBytes { get; init; } = DefaultSegmentSizeBytes;
+
+    /// <summary>Applies to appends that do not name a policy.</summary>
+    public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;
+
+    /// <summary>Largest payload one record may carry; longer lengths found on disk are treated as corruption.</summary>
+    public int MaxRecordPayloadBytes { get; init; } = 256 * 1024 * 1024;
+
+    /// <summary>A checkpoint is taken automatically after this many log bytes, so start-up replays at most this much.</summary>
+    public long CheckpointEveryBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>A closed segment whose live bytes fall below this fraction of its size is compacted.</summary>
+    public double CompactBelowLiveFraction { get; init; } = 0.5;
+
+    /// <summary>Compaction runs on its own after checkpoints when set; tests turn it off to drive it by hand.</summary>
+    public bool AutoCompact { get; init; } = true;
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Told about every corrupt record found while reading (never delivered).</summary>
+    public Action<CorruptionReport>? OnCorruption { get; init; }
+}

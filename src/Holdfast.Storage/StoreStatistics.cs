@@ -1,0 +1,33 @@
+namespace Holdfast.Storage;
+
+/// <summary>A snapshot of the store's counters, for metrics and tests.</summary>
+public sealed record StoreStatistics
+{
+    /// <summary>Position just past the last record appended (written or not).</summary>
+    public long LogEnd { get; init; }
+
+    /// <summary>Position just past the last record written to the operating system.</summary>
+    public long WrittenEnd { get; init; }
+
+    /// <summary>Position just past the last record on stable storage.</summary>
+    public long SyncedEnd { get; init; }
+
+    public long Fsyncs { get; init; }
+
+    public int Segments { get; init; }
+
+    /// <summary>Bytes held in segment files (their written length, not the space reserved ahead).</summary>
+    public long SegmentBytes { get; init; }
+
+    public long Checkpoints { get; init; }
+
+    public long LastCheckpointPosition { get; init; }
+
+    public long CorruptRecordsSkipped { get; init; }
+
+    public long SegmentsDeleted { get; init; }
+
+    public long RecordsRelocated { get; init; }
+
+    public bool Failed { get; init; }
+}

@@ -1,0 +1,45 @@
+using Holdfast.Storage.Queues;
+
+namespace Holdfast.Storage;
+
+/// <summary>
+/// A queue's index in the store: its messages in sequence-number order, each a small entry pointing
+/// into the commit log. Read and changed through <see cref="MessageStore"/>; the counts are a snapshot.
+/// </summary>
+public sealed class StoredQueue
+{
+    internal StoredQueue(uint id, string name)
+    {
+        Id = id;
+        Name = name;
+    }
+
+    public uint Id { get; }
+
+    public string Name { get; }
+
+    /// <summary>Messages not yet acked: ready plus delivered.</summary>
+    public long MessageCount { get; internal set; }
+
+    public long ReadyCount { get; internal set; }
+
+    public long DeliveredCount => MessageCount - ReadyCount;
+
+    public bool IsDeleted { get; internal set; }
+
+    internal EntryWindow Entries { get; } = new();
+
+    /// <summary>Next sequence number to give an append (ahead of <see cref="EntryWindow.Next"/> while appends are in flight).</summary>
+    internal long NextAssigned { get; set; }
+
+    /// <summary>No ready entry has a sequence number below this.</summary>
+    internal long ReadyCursor { get; set; }
+
+    /// <summary>Index files hold every entry below this sequence number as of the last checkpoint.</summary>
+    internal long IndexDurableNext { get; set; }
+
+    /// <summary>Entries below <see cref="IndexDurableNext"/> repointed by compaction since the last checkpoint.</summary>
+    internal HashSet<long> Relocated { get; } = [];
+
+    public override string ToString() => $"queue {Name} (#{Id}, {MessageCount} messages)";
+}
