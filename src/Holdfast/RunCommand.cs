@@ -1,13 +1,16 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
-using Holdfast.Storage;
+using Holdfast.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace Holdfast;
 
 /// <summary>
-/// <c>holdfast run</c>: opens and recovers the store, reports what it found, and serves until Ctrl+C
-/// or SIGTERM, then closes the store cleanly (flush, checkpoint) so the next start is quick.
-/// The AMQP listener joins this verb when the broker exists.
+/// <c>holdfast run</c>: opens and recovers the store, reports what it found, opens the AMQP listener,
+/// and serves until Ctrl+C or SIGTERM; then stops accepting, closes connections with 320
+/// CONNECTION_FORCED and closes the store cleanly (flush, checkpoint) so the next start is quick.
 /// </summary>
 internal static class RunCommand
 {
@@ -15,24 +18,50 @@ internal static class RunCommand
     {
         var dataDir = new Option<string>("--data-dir") { Description = "Directory holding the store.", DefaultValueFactory = _ => "data" };
         var flush = new Option<string>("--flush") { Description = "Flush policy: sync (fsync before confirm, the default), interval or async.", DefaultValueFactory = _ => "sync" };
-        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush };
+        var amqpPort = new Option<int>("--amqp-port") { Description = "TCP port of the AMQP 0-9-1 listener (0 picks a free one).", DefaultValueFactory = _ => 5672 };
+        var bind = new Option<string>("--bind") { Description = "Address the listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
+        var config = new Option<string?>("--config") { Description = $"JSON settings file (default: {HoldfastConfiguration.DefaultFileName} in the working directory, if present). Environment variables HOLDFAST_* override it; command-line options override both." };
+        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush, amqpPort, bind, config };
         command.SetAction(async (parse, cancellation) =>
         {
-            var options = new StoreOptions
-            {
-                Directory = parse.GetValue(dataDir)!,
-                DefaultFlushPolicy = FlushPolicy.Parse(parse.GetValue(flush)!, TimeSpan.FromMilliseconds(200), 4L << 20),
-            };
-            return await RunAsync(options, cancellation).ConfigureAwait(false);
+            // Only options actually typed override the file and the environment; their defaults do not.
+            var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            AddIfGiven(parse, dataDir, "DataDir", overrides);
+            AddIfGiven(parse, flush, "Flush", overrides);
+            AddIfGiven(parse, amqpPort, "Amqp:Port", overrides);
+            AddIfGiven(parse, bind, "Amqp:Bind", overrides);
+            var configuration = HoldfastConfiguration.Build(parse.GetValue(config), overrides);
+            return await RunAsync(configuration, cancellation).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(StoreOptions options, CancellationToken cancellation)
+    private static void AddIfGiven<T>(ParseResult parse, Option<T> option, string key, Dictionary<string, string?> overrides)
     {
+        if (parse.GetResult(option) is { Implicit: false })
+        {
+            overrides[key] = Convert.ToString(parse.GetValue(option), CultureInfo.InvariantCulture);
+        }
+    }
+
+    private static async Task<int> RunAsync(IConfigurationRoot configuration, CancellationToken cancellation)
+    {
+        var options = HoldfastConfiguration.ToServerOptions(configuration);
+        using var loggerFactory = LoggerFactory.Create(logging => logging
+            .SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning)
+            .AddConfiguration(configuration.GetSection("Logging"))
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff ";
+                console.UseUtcTimestamp = true;
+            }));
+
         var output = Console.Out;
-        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: opening store in {Path.GetFullPath(options.Directory)} (flush policy {options.DefaultFlushPolicy})")).ConfigureAwait(false);
-        await using var store = await MessageStore.OpenAsync(options).ConfigureAwait(false);
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: opening store in {Path.GetFullPath(options.Store.Directory)} (flush policy {options.Store.DefaultFlushPolicy})")).ConfigureAwait(false);
+        await using var server = await HoldfastServer.StartAsync(options, loggerFactory, cancellation).ConfigureAwait(false);
+        var store = server.Store;
         await output.WriteLineAsync("holdfast: " + store.Recovery).ConfigureAwait(false);
         foreach (var corrupt in store.Recovery.CorruptRecords)
         {
@@ -44,7 +73,7 @@ internal static class RunCommand
             await output.WriteLineAsync("holdfast: warning: " + warning).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync("holdfast: ready; press Ctrl+C to stop.").ConfigureAwait(false);
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: ready: AMQP on {server.AmqpEndPoint}; press Ctrl+C to stop.")).ConfigureAwait(false);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellation).ConfigureAwait(false);
@@ -54,6 +83,7 @@ internal static class RunCommand
             await output.WriteLineAsync("holdfast: stopping: flushing and checkpointing.").ConfigureAwait(false);
         }
 
+        await server.StopAsync().ConfigureAwait(false);
         return 0;
     }
 }

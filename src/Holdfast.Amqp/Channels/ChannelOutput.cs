@@ -1,0 +1,31 @@
+using System.Buffers;
+using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Connection;
+
+namespace Holdfast.Amqp.Channels;
+
+/// <summary>
+/// Sends frames on one channel, from any thread. A false return means the connection is closing
+/// (or its peer stopped reading) and the frame was dropped; the handler is about to be disposed.
+/// </summary>
+public sealed class ChannelOutput
+{
+    private readonly FrameOutbox _outbox;
+
+    internal ChannelOutput(FrameOutbox outbox, ushort channelNumber)
+    {
+        _outbox = outbox;
+        ChannelNumber = channelNumber;
+    }
+
+    public ushort ChannelNumber { get; }
+
+    /// <summary>The negotiated frame-max; content bodies are split to fit it.</summary>
+    public uint FrameMax => _outbox.FrameMax;
+
+    public bool TrySendMethod<TMethod>(TMethod method)
+        where TMethod : struct, IAmqpMethod => _outbox.TrySend(ChannelNumber, method);
+
+    public bool TrySendContent<TMethod>(TMethod method, BasicProperties properties, ReadOnlySequence<byte> body)
+        where TMethod : struct, IAmqpMethod => _outbox.TrySendContent(ChannelNumber, method, properties, body);
+}

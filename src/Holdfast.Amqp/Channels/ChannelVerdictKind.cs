@@ -1,0 +1,8 @@
+namespace Holdfast.Amqp.Channels;
+
+public enum ChannelVerdictKind
+{
+    Continue,
+    CloseChannel,
+    CloseConnection,
+}

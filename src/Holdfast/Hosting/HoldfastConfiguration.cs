@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Net;
+using Holdfast.Amqp.Connection;
+using Holdfast.Storage;
+using Microsoft.Extensions.Configuration;
+
+namespace Holdfast.Hosting;
+
+/// <summary>
+/// Settings from, in rising precedence: embedded defaults, a JSON file (<c>--config FILE</c>, or
+/// <c>holdfast.json</c> in the working directory when present), environment variables prefixed
+/// <c>HOLDFAST_</c> (<c>HOLDFAST_AMQP__PORT=5673</c>), then options given on the command line.
+/// </summary>
+/// <remarks>
+/// Keys: <c>DataDir</c>, <c>Flush</c> (sync | interval | async), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
+/// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
+/// <c>ShutdownTimeoutSeconds</c>, and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
+/// </remarks>
+internal static class HoldfastConfiguration
+{
+    public const string DefaultFileName = "holdfast.json";
+
+    public static IConfigurationRoot Build(string? configFile, IReadOnlyDictionary<string, string?> commandLine)
+    {
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+        }
+        else
+        {
+            builder.AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), DefaultFileName), optional: true, reloadOnChange: false);
+        }
+
+        return builder
+            .AddEnvironmentVariables("HOLDFAST_")
+            .AddInMemoryCollection(commandLine)
+            .Build();
+    }
+
+    /// <exception cref="FormatException">A setting that does not parse; the message names it.</exception>
+    public static HoldfastServerOptions ToServerOptions(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var defaults = new AmqpServerOptions();
+        return new HoldfastServerOptions
+        {
+            Store = new StoreOptions
+            {
+                Directory = configuration["DataDir"] ?? "data",
+                DefaultFlushPolicy = FlushPolicy.Parse(configuration["Flush"] ?? "sync", TimeSpan.FromMilliseconds(200), 4L << 20),
+            },
+            AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
+            AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),
+            Amqp = defaults with
+            {
+                ChannelMax = (ushort)Number(configuration, "Amqp:ChannelMax", defaults.ChannelMax, 0, ushort.MaxValue),
+                FrameMaxBytes = (uint)Number(configuration, "Amqp:FrameMax", defaults.FrameMaxBytes, 4096, int.MaxValue),
+                Heartbeat = TimeSpan.FromSeconds(Number(configuration, "Amqp:HeartbeatSeconds", (long)defaults.Heartbeat.TotalSeconds, 0, ushort.MaxValue)),
+            },
+            ShutdownTimeout = TimeSpan.FromSeconds(Number(configuration, "ShutdownTimeoutSeconds", 5, 1, 3600)),
+        };
+    }
+
+    private static IPAddress ParseAddress(string text) => text switch
+    {
+        "*" or "0.0.0.0" => IPAddress.Any,
+        "::" => IPAddress.IPv6Any,
+        "localhost" => IPAddress.Loopback,
+        _ => IPAddress.TryParse(text, out var address) ? address : throw new FormatException($"Amqp:Bind '{text}' is not an IP address."),
+    };
+
+    private static long Number(IConfiguration configuration, string key, long fallback, long min, long max)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
+        {
+            throw new FormatException($"{key} '{text}' is not a whole number from {min} to {max}.");
+        }
+
+        return value;
+    }
+}

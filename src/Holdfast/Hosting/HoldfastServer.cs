@@ -1,0 +1,127 @@
+using System.Net;
+using Holdfast.Amqp.Connection;
+using Holdfast.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Holdfast.Hosting;
+
+/// <summary>
+/// A running broker: the store, recovered before anything listens, and the AMQP listener on Kestrel.
+/// <c>holdfast run</c> starts one; tests start one in-process on port 0 and read
+/// <see cref="AmqpEndPoint"/>.
+/// </summary>
+/// <remarks>
+/// Stopping follows the order that loses nothing: stop accepting, close every connection with 320
+/// CONNECTION_FORCED (clients see a clean broker shutdown, not a reset), then close the store, which
+/// flushes and checkpoints.
+/// </remarks>
+internal sealed class HoldfastServer : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly HoldfastServerOptions _options;
+    private int _stopped;
+
+    private HoldfastServer(HoldfastServerOptions options, MessageStore store, AmqpServer amqp, IHost host, IPEndPoint amqpEndPoint)
+    {
+        _options = options;
+        Store = store;
+        Amqp = amqp;
+        _host = host;
+        AmqpEndPoint = amqpEndPoint;
+    }
+
+    public MessageStore Store { get; }
+
+    public AmqpServer Amqp { get; }
+
+    /// <summary>Where the AMQP listener is bound, with the real port when 0 was asked for.</summary>
+    public IPEndPoint AmqpEndPoint { get; }
+
+    public static async Task<HoldfastServer> StartAsync(HoldfastServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+
+        // Recovery first: no client may connect to a store that has not finished recovering.
+        var store = await MessageStore.OpenAsync(options.Store).ConfigureAwait(false);
+        try
+        {
+            var amqp = new AmqpServer(
+                options.Amqp,
+                new GuestOnLoopbackAuthenticator(),
+                observer: new LoggingConnectionObserver(loggerFactory.CreateLogger<AmqpConnection>()),
+                timeProvider: options.Store.TimeProvider);
+            ListenOptions? amqpListener = null;
+            var host = new HostBuilder()
+                .ConfigureServices(services =>
+                {
+                    services.AddSingleton(amqp);
+                    services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+                    services.AddLogging();
+                    services.Replace(ServiceDescriptor.Singleton(loggerFactory));
+                    services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
+                })
+                .ConfigureWebHost(web => web
+                    .UseKestrel(kestrel =>
+                    {
+                        kestrel.AddServerHeader = false;
+                        kestrel.Listen(options.AmqpBindAddress, options.AmqpPort, listen =>
+                        {
+                            listen.UseConnectionHandler<AmqpConnectionHandler>();
+                            amqpListener = listen;
+                        });
+                    })
+                    .Configure(_ => { }))
+                .Build();
+            try
+            {
+                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                host.Dispose();
+                throw;
+            }
+
+            // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
+            var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
+            return new HoldfastServer(options, store, amqp, host, bound);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Stops accepting, closes connections with 320, then closes the store. Safe to call more than once.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            // Kestrel unbinds at once and then waits for open connections, which the AMQP close below ends.
+            var stopListening = _host.StopAsync(CancellationToken.None);
+            await Amqp.CloseAllAsync("broker shutdown", _options.ShutdownTimeout).ConfigureAwait(false);
+            await stopListening.ConfigureAwait(false);
+        }
+        finally
+        {
+            _host.Dispose();
+            await Store.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+}

@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Connection;
+using Holdfast.Amqp.Framing;
+
+namespace Holdfast.Amqp.Tests.Connections;
+
+/// <summary>The connection state machine driven over in-memory pipes: no socket, no Kestrel.</summary>
+public sealed class PipeConnectionTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task The_handshake_succeeds_when_the_client_bytes_arrive_one_at_a_time()
+    {
+        var toServer = new Pipe();
+        var toClient = new Pipe();
+        var server = new AmqpServer(new AmqpServerOptions(), new GuestOnLoopbackAuthenticator());
+        var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), new IPEndPoint(IPAddress.Loopback, 1234), CancellationToken.None);
+
+        var client = new ArrayBufferWriter<byte>();
+        FrameWriter.WriteProtocolHeader(client);
+        FrameWriter.WriteMethod(client, 0, new ConnectionStartOk(FieldTable.Empty, "PLAIN", new LongString(Encoding.UTF8.GetBytes("\0guest\0guest")), "en_US"), 4096);
+        FrameWriter.WriteMethod(client, 0, new ConnectionTuneOk(0, 131072, 0), 4096);
+        FrameWriter.WriteMethod(client, 0, new ConnectionOpen("/", ShortString.Empty, false), 4096);
+        FrameWriter.WriteMethod(client, 5, new ChannelOpen(ShortString.Empty), 4096);
+        FrameWriter.WriteMethod(client, 0, new ConnectionClose(200, "bye", 0, 0), 4096);
+        foreach (byte b in client.WrittenSpan.ToArray())
+        {
+            await toServer.Writer.WriteAsync(new[] { b });
+        }
+
+        await run.WaitAsync(Deadline);
+        var replies = await ReadMethodsAsync(toClient.Reader);
+
+        Assert.Equal(
+            [
+                (0, AmqpMethodId.ConnectionStart),
+                (0, AmqpMethodId.ConnectionTune),
+                (0, AmqpMethodId.ConnectionOpenOk),
+                (5, AmqpMethodId.ChannelOpenOk),
+                (0, AmqpMethodId.ConnectionCloseOk),
+            ],
+            replies);
+        Assert.Equal(0, server.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task A_frame_announcing_more_than_frame_max_is_refused_with_501_before_its_payload_arrives()
+    {
+        var toServer = new Pipe();
+        var toClient = new Pipe();
+        var server = new AmqpServer(new AmqpServerOptions { CloseTimeout = TimeSpan.FromMilliseconds(200) }, new GuestOnLoopbackAuthenticator());
+        var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), null, CancellationToken.None);
+
+        // The header, then a method frame header claiming a 2 GiB payload, and nothing more.
+        await toServer.Writer.WriteAsync(ProtocolHeader.Amqp091.ToArray());
+        await toServer.Writer.WriteAsync(new byte[] { 1, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF });
+
+        await run.WaitAsync(Deadline);
+        var replies = await ReadMethodsAsync(toClient.Reader);
+
+        Assert.Equal([(0, AmqpMethodId.ConnectionStart), (0, AmqpMethodId.ConnectionClose)], replies);
+    }
+
+    private static async Task<List<(int Channel, AmqpMethodId Method)>> ReadMethodsAsync(PipeReader reader)
+    {
+        var methods = new List<(int, AmqpMethodId)>();
+        while (true)
+        {
+            var result = await reader.ReadAsync();
+            var buffer = result.Buffer;
+            Cut(ref buffer, methods);
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                return methods;
+            }
+        }
+    }
+
+    private static void Cut(ref ReadOnlySequence<byte> buffer, List<(int, AmqpMethodId)> methods)
+    {
+        var input = new SequenceReader<byte>(buffer);
+        Span<byte> id = stackalloc byte[4];
+        while (FrameReader.TryReadFrame(ref input, 1 << 20, out var frame, out _) == FrameReadStatus.Frame)
+        {
+            if (frame.Type == FrameType.Method)
+            {
+                frame.Payload.Slice(0, 4).CopyTo(id);
+                methods.Add((frame.Channel, (AmqpMethodId)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(id)));
+            }
+        }
+
+        buffer = buffer.Slice(input.Position);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

@@ -1,0 +1,147 @@
+using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Framing;
+using Holdfast.Conformance.Tests.Support;
+using RabbitMQ.Client.Exceptions;
+
+namespace Holdfast.Conformance.Tests.Amqp;
+
+public sealed class ProtocolErrorTests
+{
+    [Theory]
+    [InlineData(new byte[] { (byte)'A', (byte)'M', (byte)'Q', (byte)'P', 0, 0, 9, 0 })]
+    [InlineData(new byte[] { (byte)'A', (byte)'M', (byte)'Q', (byte)'P', 1, 1, 0, 10 })]
+    [InlineData(new byte[] { (byte)'G', (byte)'E', (byte)'T', (byte)' ', (byte)'/', (byte)' ', (byte)'H', (byte)'T' })]
+    public async Task A_wrong_protocol_header_gets_ours_back_and_the_socket_closed(byte[] header)
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+
+        await socket.SendAsync(header);
+        var reply = await socket.ReadToEndAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(ProtocolHeader.Amqp091.ToArray(), reply);
+    }
+
+    [Fact]
+    public async Task Queue_declare_closes_only_its_channel_with_540_and_the_other_channels_keep_working()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var bystander = await connection.CreateChannelAsync();
+        await using var channel = await connection.CreateChannelAsync();
+
+        var failure = await Assert.ThrowsAsync<OperationInterruptedException>(() => channel.QueueDeclareAsync("orders", durable: true, exclusive: false, autoDelete: false));
+
+        Assert.Equal(540, failure.ShutdownReason!.ReplyCode);
+        Assert.Equal("NOT_IMPLEMENTED - queue.declare is not implemented yet", failure.ShutdownReason.ReplyText);
+        Assert.Equal(50, failure.ShutdownReason.ClassId);
+        Assert.Equal(10, failure.ShutdownReason.MethodId);
+        Assert.False(channel.IsOpen);
+        Assert.True(bystander.IsOpen);
+        Assert.True(connection.IsOpen);
+        await using var fresh = await connection.CreateChannelAsync();
+        Assert.True(fresh.IsOpen);
+    }
+
+    [Fact]
+    public async Task A_frame_with_a_bad_frame_end_gets_connection_close_501_and_leaves_other_connections_alone()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var healthy = await broker.Factory().CreateConnectionAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+
+        // channel.open on channel 1, with the frame-end octet 0xCE replaced.
+        var frame = new System.Buffers.ArrayBufferWriter<byte>();
+        FrameWriter.WriteMethod(frame, 1, new ChannelOpen(ShortString.Empty), 4096);
+        byte[] broken = frame.WrittenSpan.ToArray();
+        broken[^1] = 0x00;
+        await socket.SendAsync(broken);
+
+        var close = (await socket.ExpectMethodAsync(AmqpMethodId.ConnectionClose)).AsConnectionClose();
+        Assert.Equal((ushort)ReplyCode.FrameError, close.ReplyCode);
+        Assert.StartsWith("FRAME_ERROR - ", close.ReplyText.ToString(), StringComparison.Ordinal);
+
+        // We never answer close-ok: the server gives up after its close timeout and drops the socket.
+        await socket.ReadToEndAsync(TimeSpan.FromSeconds(5));
+
+        await using var channel = await healthy.CreateChannelAsync();
+        Assert.True(channel.IsOpen);
+    }
+
+    [Theory]
+    [InlineData("above channel-max", 2048, (ushort)ReplyCode.ChannelError)]
+    [InlineData("not open", 7, (ushort)ReplyCode.ChannelError)]
+    public async Task A_method_on_a_channel_that_is_not_open_closes_the_connection_with_504(string why, int channel, ushort expected)
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+
+        await socket.SendMethodAsync((ushort)channel, new ChannelFlow(true));
+        var close = (await socket.ExpectMethodAsync(AmqpMethodId.ConnectionClose)).AsConnectionClose();
+
+        Assert.True(close.ReplyCode == expected, $"{why}: {close.ReplyCode} {close.ReplyText}");
+        await socket.SendMethodAsync(0, default(ConnectionCloseOk));
+        await socket.ReadToEndAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_content_header_without_a_method_is_505_unexpected_frame()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+        await socket.SendMethodAsync(1, new ChannelOpen(ShortString.Empty));
+        await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+
+        var header = new System.Buffers.ArrayBufferWriter<byte>();
+        FrameWriter.WriteContentHeader(header, 1, new ContentHeader(3, default), 4096);
+        await socket.SendAsync(header.WrittenMemory);
+
+        var close = (await socket.ExpectMethodAsync(AmqpMethodId.ConnectionClose)).AsConnectionClose();
+        Assert.Equal((ushort)ReplyCode.UnexpectedFrame, close.ReplyCode);
+    }
+
+    [Fact]
+    public async Task A_publish_with_its_content_closes_the_channel_with_540_and_the_content_is_discarded()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+        await socket.SendMethodAsync(1, new ChannelOpen(ShortString.Empty));
+        await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+
+        var publish = new System.Buffers.ArrayBufferWriter<byte>();
+        FrameWriter.WriteContent(publish, 1, new BasicPublish(0, "", "q", false, false), default, new System.Buffers.ReadOnlySequence<byte>(new byte[10_000]), 4096);
+        await socket.SendAsync(publish.WrittenMemory);
+
+        var close = await socket.ExpectMethodAsync(AmqpMethodId.ChannelClose);
+        Assert.Equal(1, close.Channel);
+        await socket.SendMethodAsync(1, default(ChannelCloseOk));
+
+        // The channel number is free again and the connection is fine.
+        await socket.SendMethodAsync(1, new ChannelOpen(ShortString.Empty));
+        await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+    }
+
+    [Fact]
+    public async Task Amqplain_credentials_are_accepted()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.SendAsync(ProtocolHeader.Amqp091.ToArray());
+        var start = await socket.ExpectMethodAsync(AmqpMethodId.ConnectionStart);
+        Assert.True(ConnectionStart.TryDecodeArguments(start.Arguments, out var startMethod, out _));
+        Assert.Equal("PLAIN AMQPLAIN", startMethod.Mechanisms.ToString());
+
+        var table = new FieldTable(
+            new FieldTableEntry("LOGIN", FieldValue.FromString("guest")),
+            new FieldTableEntry("PASSWORD", FieldValue.FromString("guest")));
+        byte[] encoded = new byte[table.EncodedLength];
+        table.WriteTo(encoded);
+        await socket.SendMethodAsync(0, new ConnectionStartOk(FieldTable.Empty, "AMQPLAIN", new LongString(encoded.AsMemory(4)), "en_US"));
+
+        await socket.ExpectMethodAsync(AmqpMethodId.ConnectionTune);
+    }
+}
