@@ -58,6 +58,7 @@ internal static class HeaderValues
         switch (value)
         {
             case string s: result = System.Text.Encoding.UTF8.GetBytes(s); return true;
+            case Messages.TextValue t: result = t.Utf8; return true;
             case byte[] b: result = b; return true;
             case ReadOnlyMemory<byte> m: result = m; return true;
             default: result = default; return false;
