@@ -100,36 +100,54 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         var payloadLength = 4 + SpanWriter.ShortStringSize(name);
+        var sync = (policy ?? _options.DefaultFlushPolicy).Kind == FlushKind.Sync;
+        StoredQueue unsynced;
         lock (_gate)
         {
+            if (_log.Failure is { } failure)
+            {
+                // Even for a queue that exists: its creation may be among the writes the failed fsync lost.
+                return Task.FromException<StoredQueue>(new StorageFailedException("The store has failed: " + failure.Message, failure));
+            }
+
+            // A queue exists in memory once its record is written; a Sync caller may rely on it only
+            // once that record is synced, and an earlier declare in flight may have asked for less.
             if (_state.QueuesByName.TryGetValue(name, out var existing))
             {
-                return Task.FromResult(existing);
-            }
+                if (!sync || _log.SyncedEnd >= existing.CreatedEnd)
+                {
+                    return Task.FromResult(existing);
+                }
 
-            if (_pendingDeclares.TryGetValue(name, out var pending))
-            {
-                return pending;
+                unsynced = existing;
             }
+            else if (_pendingDeclares.TryGetValue(name, out var pending))
+            {
+                return sync ? RedeclareAfter(pending, name, policy) : pending;
+            }
+            else
+            {
+                var id = _state.NextQueueId++;
+                ValueTask written;
+                try
+                {
+                    var writer = new SpanWriter(_log.BeginRecord(payloadLength, out _));
+                    writer.U32(id);
+                    writer.ShortString(name);
+                    written = _log.CommitRecord(RecordType.QueueCreate, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+                }
+                catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+                {
+                    return Task.FromException<StoredQueue>(ex);
+                }
 
-            var id = _state.NextQueueId++;
-            ValueTask written;
-            try
-            {
-                var writer = new SpanWriter(_log.BeginRecord(payloadLength, out _));
-                writer.U32(id);
-                writer.ShortString(name);
-                written = _log.CommitRecord(RecordType.QueueCreate, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+                var task = CompleteDeclare(name, id, written);
+                _pendingDeclares[name] = task;
+                return task;
             }
-            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
-            {
-                return Task.FromException<StoredQueue>(ex);
-            }
-
-            var task = CompleteDeclare(name, id, written);
-            _pendingDeclares[name] = task;
-            return task;
         }
+
+        return SyncedDeclare(unsynced);
     }
 
     /// <summary>Deletes a queue and everything in it.</summary>
@@ -417,7 +435,8 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     {
         lock (_gate)
         {
-            return new Dictionary<string, byte[]>(_state.Metadata, StringComparer.Ordinal);
+            // Copies: the arrays are the store's state, and a caller must not be able to change it by writing to them.
+            return _state.Metadata.ToDictionary(e => e.Key, e => (byte[])e.Value.Clone(), StringComparer.Ordinal);
         }
     }
 
@@ -539,6 +558,21 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         {
             return ValueTask.FromException(ex);
         }
+    }
+
+    private async Task<StoredQueue> RedeclareAfter(Task<StoredQueue> pending, string name, FlushPolicy? policy)
+    {
+#pragma warning disable VSTHRD003 // The task is CompleteDeclare's, started by this store; there is no context to deadlock on.
+        await pending.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+        return await DeclareQueueAsync(name, policy).ConfigureAwait(false);
+    }
+
+    /// <summary>A checkpoint begins with an fsync of everything written, the queue's record included.</summary>
+    private async Task<StoredQueue> SyncedDeclare(StoredQueue queue)
+    {
+        await _log.RequestCheckpoint().ConfigureAwait(false);
+        return queue;
     }
 
     private async Task<StoredQueue> CompleteDeclare(string name, uint id, ValueTask written)

@@ -32,6 +32,9 @@ public sealed class StoredQueue
     /// <summary>Next sequence number to give an append (ahead of <see cref="EntryWindow.Next"/> while appends are in flight).</summary>
     internal long NextAssigned { get; set; }
 
+    /// <summary>Log position just past the record that created the queue: it is durable once the log is synced to here.</summary>
+    internal long CreatedEnd { get; init; }
+
     /// <summary>No ready entry has a sequence number below this.</summary>
     internal long ReadyCursor { get; set; }
 

@@ -10,7 +10,17 @@ internal sealed class FileSystemFile(string path, SafeFileHandle handle) : IStor
 
     public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(handle, data, offset);
 
-    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> buffers) => RandomAccess.Write(handle, buffers, offset);
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> buffers)
+    {
+        // The usual batch is one buffer: a plain pwrite skips the gather overload's per-call handle array.
+        if (buffers.Count == 1)
+        {
+            RandomAccess.Write(handle, buffers[0].Span, offset);
+            return;
+        }
+
+        RandomAccess.Write(handle, buffers, offset);
+    }
 
     public int Read(long offset, Span<byte> buffer)
     {

@@ -31,28 +31,42 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
         long copied = 0;
         foreach (var segment in candidates)
         {
-            SegmentScanner.Scan(segment, segment.BasePosition, options.MaxRecordPayloadBytes, (position, record, payload) =>
+            try
             {
-                if (record.Type != RecordType.Message)
-                {
-                    return;
-                }
-
-                var targets = MessagePayload.ReadTargets(payload, out var bodyOffset);
-                lock (gate)
-                {
-                    targets.RemoveAll(t => !PointsHere(t.QueueId, t.Seq, position));
-                    if (targets.Count > 0)
-                    {
-                        pending.Add(store.AppendRelocatedLocked(targets, payload[bodyOffset..]).AsTask());
-                        copied++;
-                    }
-                }
-            });
+                Relocate(segment, pending, ref copied);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Every entry in it was acked meanwhile and the segment was reclaimed: nothing left to copy.
+            }
         }
 
         await Task.WhenAll(pending).ConfigureAwait(false);
         return copied;
+    }
+
+    private void Relocate(Segment segment, List<Task> pending, ref long copied)
+    {
+        long count = 0;
+        SegmentScanner.Scan(segment, segment.BasePosition, options.MaxRecordPayloadBytes, (position, record, payload) =>
+        {
+            if (record.Type != RecordType.Message)
+            {
+                return;
+            }
+
+            var targets = MessagePayload.ReadTargets(payload, out var bodyOffset);
+            lock (gate)
+            {
+                targets.RemoveAll(t => !PointsHere(t.QueueId, t.Seq, position));
+                if (targets.Count > 0)
+                {
+                    pending.Add(store.AppendRelocatedLocked(targets, payload[bodyOffset..]).AsTask());
+                    count++;
+                }
+            }
+        });
+        copied += count;
     }
 
     private bool PointsHere(uint queueId, long seq, long position)

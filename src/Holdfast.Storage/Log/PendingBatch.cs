@@ -3,6 +3,12 @@ namespace Holdfast.Storage.Log;
 /// <summary>Everything appended since the writer last took a batch: the bytes and who waits for them.</summary>
 internal sealed class PendingBatch
 {
+    // Chunk objects kept by Clear for the next AddChunk, so that a batch of one record (a publisher
+    // awaiting each confirm) allocates nothing. Their buffers go back to the pool regardless; the cap
+    // keeps a burst of many chunks from being held for good.
+    private const int ReusableChunks = 4;
+    private readonly Stack<PendingChunk> _reusable = new();
+
     public List<PendingChunk> Chunks { get; } = [];
 
     public List<AppendWaiter> Waiters { get; } = [];
@@ -20,11 +26,28 @@ internal sealed class PendingBatch
 
     public long EndPosition => Chunks[^1].EndPosition;
 
+    /// <summary>Adds a chunk for records of one segment from <paramref name="startPosition"/> on, with room for at least <paramref name="capacity"/> bytes.</summary>
+    public PendingChunk AddChunk(long segmentBase, long startPosition, int capacity)
+    {
+        if (!_reusable.TryPop(out var chunk))
+        {
+            chunk = new PendingChunk();
+        }
+
+        chunk.Reset(segmentBase, startPosition, capacity);
+        Chunks.Add(chunk);
+        return chunk;
+    }
+
     public void Clear()
     {
         foreach (var chunk in Chunks)
         {
             chunk.Release();
+            if (_reusable.Count < ReusableChunks)
+            {
+                _reusable.Push(chunk);
+            }
         }
 
         Chunks.Clear();

@@ -7,18 +7,11 @@ internal sealed class PendingChunk
 {
     public const int DefaultSize = 1 << 20;
 
-    public PendingChunk(long segmentBase, long startPosition, int capacity)
-    {
-        SegmentBase = segmentBase;
-        StartPosition = startPosition;
-        Buffer = ArrayPool<byte>.Shared.Rent(Math.Max(capacity, DefaultSize));
-    }
+    public long SegmentBase { get; private set; }
 
-    public long SegmentBase { get; }
+    public long StartPosition { get; private set; }
 
-    public long StartPosition { get; }
-
-    public byte[] Buffer { get; private set; }
+    public byte[] Buffer { get; private set; } = [];
 
     public int Length { get; set; }
 
@@ -27,6 +20,15 @@ internal sealed class PendingChunk
     public int Free => Buffer.Length - Length;
 
     public ReadOnlyMemory<byte> Written => Buffer.AsMemory(0, Length);
+
+    /// <summary>Starts the chunk afresh (the object is reused by its batch; the buffer always comes from the pool).</summary>
+    public void Reset(long segmentBase, long startPosition, int capacity)
+    {
+        SegmentBase = segmentBase;
+        StartPosition = startPosition;
+        Length = 0;
+        Buffer = ArrayPool<byte>.Shared.Rent(Math.Max(capacity, DefaultSize));
+    }
 
     public void Release()
     {

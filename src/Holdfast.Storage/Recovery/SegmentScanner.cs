@@ -70,7 +70,10 @@ internal static class SegmentScanner
         bytes = default;
         var header = reader.Get(position, RecordFormat.HeaderSize);
         var length = RecordFormat.PeekPayloadLength(header, maxPayload);
-        if (length < 0 || position + RecordFormat.HeaderSize + length > fileEnd)
+
+        // The padding too: a record whose write was torn in its padding was never synced whole, and
+        // accepting it would leave the log's end (where appends continue) off the 8-byte grid.
+        if (length < 0 || position + RecordFormat.SizeOnDisk(length) > fileEnd)
         {
             return false;
         }

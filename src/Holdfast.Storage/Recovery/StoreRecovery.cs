@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Holdfast.Storage.Devices;
 using Holdfast.Storage.Log;
 using Holdfast.Storage.Queues;
@@ -25,8 +26,15 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
     public RecoveryReport Run()
     {
         var clock = Stopwatch.StartNew();
+        var creating = !device.DirectoryExists(Segment.Directory) || !device.DirectoryExists(QueueIndexFiles.Directory);
         device.CreateDirectory(Segment.Directory);
         device.CreateDirectory(QueueIndexFiles.Directory);
+        if (creating)
+        {
+            // A new directory's name survives a crash only once its parent is synced; without this the
+            // first segment, fsynced into log/, could vanish with log/ itself.
+            device.SyncDirectory(string.Empty);
+        }
 
         var checkpoint = CheckpointFile.ReadNewest(device, _warnings);
         OpenSegments();
@@ -45,6 +53,7 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
         var (records, truncated) = Replay(replayFrom);
         var rebuilt = state.EntriesApplied - entriesBefore;
         var lost = RebuildMissingEntries(replayFrom, ref rebuilt);
+        ScheduleOrphanedIndexes();
 
         var logEnd = Math.Max(replayFrom, segments.Last?.EndPosition ?? 0);
         return new RecoveryReport
@@ -240,6 +249,24 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
         }
 
         return lost;
+    }
+
+    /// <summary>
+    /// Index directories of queues that no longer exist: a crash between the checkpoint that decided a
+    /// deleted queue's removal and the one that carries it out leaves them behind, and nothing else
+    /// would ever remove them. They take the same two-checkpoint path as a queue deleted now.
+    /// </summary>
+    private void ScheduleOrphanedIndexes()
+    {
+        foreach (var name in device.ListDirectories(QueueIndexFiles.Directory))
+        {
+            if (uint.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                && !state.QueuesById.ContainsKey(id)
+                && !state.DeletedQueues.Contains(id))
+            {
+                state.DeletedQueues.Add(id);
+            }
+        }
     }
 
     private static QueueEntry Entry(long position, int length, int deliveryCount) =>

@@ -27,6 +27,7 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
         Checkpoint checkpoint;
         List<(StoredQueue Queue, List<(long, long, int)> Entries, long Next)> writes = [];
         Deletions toExecute;
+        Deletions decidedNow;
         lock (gate)
         {
             var queues = new List<QueueSnapshot>(state.QueuesById.Count);
@@ -50,8 +51,7 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
                 .Where(s => s != state.Segments.Last && !s.Deleted && s.LiveReferences == 0 && s.EndPosition <= position)
                 .ToList();
             toExecute = _decided;
-            _decided = new Deletions(deadSegments, heads, [.. state.DeletedQueues]);
-            state.DeletedQueues.Clear();
+            decidedNow = new Deletions(deadSegments, heads, [.. state.DeletedQueues]);
         }
 
         foreach (var (queue, entries, _) in writes)
@@ -70,6 +70,10 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
                 queue.IndexDurableNext = Math.Max(queue.IndexDurableNext, next);
                 queue.Relocated.Clear();
             }
+
+            // Only now that the checkpoint stands do its decisions count; a failed checkpoint decides nothing.
+            state.DeletedQueues.RemoveAll(decidedNow.Queues.Contains);
+            _decided = decidedNow;
         }
 
         Execute(toExecute);

@@ -81,7 +81,7 @@ internal sealed class StoreState(SegmentCatalog segments)
                     var name = reader.ShortString();
                     if (!QueuesById.ContainsKey(id))
                     {
-                        var queue = new StoredQueue(id, name);
+                        var queue = new StoredQueue(id, name) { CreatedEnd = position + record.SizeOnDisk };
                         QueuesById[id] = queue;
                         QueuesByName[name] = queue;
                     }

@@ -1,0 +1,60 @@
+using System.Globalization;
+
+namespace Holdfast.Storage.Tests.Model;
+
+/// <summary>Counts of what the model runs made the engine do, so a run that never reaches a path shows it.</summary>
+internal sealed class ModelCoverage
+{
+    public long Checkpoints { get; private set; }
+
+    public long SegmentsDeleted { get; private set; }
+
+    public long RecordsRelocated { get; private set; }
+
+    public long FailedStores { get; private set; }
+
+    public long TornRecoveries { get; private set; }
+
+    public long BytesTruncated { get; private set; }
+
+    public long IndexEntriesRebuilt { get; private set; }
+
+    public long CheckpointFallbacks { get; private set; }
+
+    public long CallsRefusedForSpace { get; set; }
+
+    public void Add(StoreStatistics statistics)
+    {
+        Checkpoints += statistics.Checkpoints;
+        SegmentsDeleted += statistics.SegmentsDeleted;
+        RecordsRelocated += statistics.RecordsRelocated;
+        FailedStores += statistics.Failed ? 1 : 0;
+    }
+
+    public void Add(RecoveryReport recovery)
+    {
+        TornRecoveries += recovery.BytesTruncated > 0 ? 1 : 0;
+        BytesTruncated += recovery.BytesTruncated;
+        IndexEntriesRebuilt += recovery.IndexEntriesRebuilt;
+        CheckpointFallbacks += recovery.Warnings.Any(w => w.StartsWith("checkpoint.", StringComparison.Ordinal)) ? 1 : 0;
+    }
+
+    public void Add(ModelCoverage other)
+    {
+        Checkpoints += other.Checkpoints;
+        SegmentsDeleted += other.SegmentsDeleted;
+        RecordsRelocated += other.RecordsRelocated;
+        FailedStores += other.FailedStores;
+        TornRecoveries += other.TornRecoveries;
+        BytesTruncated += other.BytesTruncated;
+        IndexEntriesRebuilt += other.IndexEntriesRebuilt;
+        CheckpointFallbacks += other.CheckpointFallbacks;
+        CallsRefusedForSpace += other.CallsRefusedForSpace;
+    }
+
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, " +
+        $"recoveries truncating a torn tail {TornRecoveries} ({BytesTruncated} bytes), index entries rebuilt {IndexEntriesRebuilt}, checkpoint fallbacks {CheckpointFallbacks}, " +
+        $"calls refused for a full disk {CallsRefusedForSpace}");
+}

@@ -1,0 +1,32 @@
+using Holdfast.Storage;
+
+namespace Holdfast.LoadTool;
+
+/// <summary>What the <c>storage</c> verb was asked to do.</summary>
+internal sealed record StorageLoadOptions
+{
+    public required string Directory { get; init; }
+
+    public required FlushPolicy Policy { get; init; }
+
+    public required string PolicyName { get; init; }
+
+    public int Writers { get; init; } = 1;
+
+    public int InFlight { get; init; } = 1;
+
+    public int PayloadBytes { get; init; } = 1024;
+
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
+
+    public long SegmentSizeBytes { get; init; } = StoreOptions.DefaultSegmentSizeBytes;
+
+    public bool BaselineFsync { get; init; }
+
+    public bool Keep { get; init; }
+
+    /// <summary>Sample allocations by type during the window and print them to stderr (the sampling itself allocates a little).</summary>
+    public bool TraceAllocations { get; init; }
+}
