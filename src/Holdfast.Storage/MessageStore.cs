@@ -150,13 +150,48 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         return SyncedDeclare(unsynced);
     }
 
-    /// <summary>Deletes a queue and everything in it.</summary>
-    public ValueTask DeleteQueueAsync(StoredQueue queue, FlushPolicy? policy = null)
+    /// <summary>
+    /// Deletes a queue and everything in it. From the moment this is called the queue takes no more
+    /// appends (they report sequence number -1 for it) and its name is free for a new declare, so a
+    /// message can never be confirmed into a queue that is about to vanish.
+    /// </summary>
+    public async ValueTask DeleteQueueAsync(StoredQueue queue, FlushPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(queue);
+        ValueTask written;
         lock (_gate)
         {
-            return Record(RecordType.QueueDelete, 4, policy, queue.Id, static (ref SpanWriter w, uint id) => w.U32(id));
+            if (queue.IsDeleted || queue.Deleting)
+            {
+                return;
+            }
+
+            queue.Deleting = true;
+            if (_state.QueuesByName.TryGetValue(queue.Name, out var named) && named == queue)
+            {
+                _state.QueuesByName.Remove(queue.Name);
+            }
+
+            written = Record(RecordType.QueueDelete, 4, policy, queue.Id, static (ref SpanWriter w, uint id) => w.U32(id));
+        }
+
+        try
+        {
+            await written;
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                // The delete never reached the log: the queue is still there, as after a restart it would be.
+                queue.Deleting = false;
+                if (!queue.IsDeleted && !_state.QueuesByName.ContainsKey(queue.Name))
+                {
+                    _state.QueuesByName[queue.Name] = queue;
+                }
+            }
+
+            throw;
         }
     }
 
@@ -182,7 +217,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             var live = 0;
             foreach (var queue in queues)
             {
-                live += queue.IsDeleted ? 0 : 1;
+                live += Accepts(queue) ? 1 : 0;
             }
 
             var payloadLength = MessagePayload.Size(live, payload.Length);
@@ -207,7 +242,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             {
                 var queue = queues[i];
                 var seq = -1L;
-                if (!queue.IsDeleted)
+                if (Accepts(queue))
                 {
                     seq = queue.NextAssigned++;
                     MessagePayload.WriteTarget(destination, target++, queue.Id, seq);
@@ -593,6 +628,8 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             }
         }
     }
+
+    private static bool Accepts(StoredQueue queue) => !queue.IsDeleted && !queue.Deleting;
 
     private static bool TryTakeReady(StoredQueue queue, out long seq)
     {

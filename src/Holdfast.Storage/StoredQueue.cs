@@ -32,6 +32,15 @@ public sealed class StoredQueue
     /// <summary>Next sequence number to give an append (ahead of <see cref="EntryWindow.Next"/> while appends are in flight).</summary>
     internal long NextAssigned { get; set; }
 
+    /// <summary>
+    /// One past the highest sequence number ever applied, acked or not. Sequence numbers are never
+    /// reused: an index file may still hold an old entry for a reused one, and stored offsets name them.
+    /// </summary>
+    internal long AppliedNext { get; set; }
+
+    /// <summary>A delete has been appended but not yet applied: the queue takes no more appends and its name is free.</summary>
+    internal bool Deleting { get; set; }
+
     /// <summary>Log position just past the record that created the queue: it is durable once the log is synced to here.</summary>
     internal long CreatedEnd { get; init; }
 

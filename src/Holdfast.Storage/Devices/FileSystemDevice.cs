@@ -8,7 +8,16 @@ public sealed class FileSystemDevice : IStorageDevice
     public FileSystemDevice(string root)
     {
         _root = Path.GetFullPath(root);
-        System.IO.Directory.CreateDirectory(_root);
+        if (!System.IO.Directory.Exists(_root))
+        {
+            System.IO.Directory.CreateDirectory(_root);
+
+            // A new data directory's own name must survive a crash too, or everything under it goes with it.
+            if (Path.GetDirectoryName(_root) is { } parent)
+            {
+                DirectorySync.Sync(parent);
+            }
+        }
     }
 
     public string Root => _root;

@@ -116,6 +116,7 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             state.QueuesByName[queue.Name] = queue;
             queue.Entries.Reset(snapshot.Head);
             queue.NextAssigned = snapshot.Next;
+            queue.AppliedNext = snapshot.Next;
             queue.IndexDurableNext = snapshot.Next;
             queue.ReadyCursor = snapshot.Head;
 

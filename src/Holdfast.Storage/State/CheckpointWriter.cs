@@ -125,12 +125,21 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
             }
         }
 
-        if (rangeStart >= 0)
+        // Acked entries at the tail may have left the window (a restart keeps live entries only), but
+        // their sequence numbers stay used: the checkpoint's next covers them and lists them as acked,
+        // so they are neither handed out again nor read back from an index file that still holds them.
+        var next = Math.Max(window.Next, queue.AppliedNext);
+        if (next > window.Next && rangeStart < 0)
         {
-            ackedRanges.Add((rangeStart, (int)(window.Next - rangeStart)));
+            rangeStart = window.Next;
         }
 
-        return new QueueSnapshot(queue.Id, queue.Name, window.Head, window.Next, ackedRanges, counts);
+        if (rangeStart >= 0)
+        {
+            ackedRanges.Add((rangeStart, (int)(next - rangeStart)));
+        }
+
+        return new QueueSnapshot(queue.Id, queue.Name, window.Head, next, ackedRanges, counts);
     }
 
     private void Execute(Deletions deletions)

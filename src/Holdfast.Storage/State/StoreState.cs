@@ -190,6 +190,7 @@ internal sealed class StoreState(SegmentCatalog segments)
                 queue.MessageCount++;
                 queue.ReadyCount++;
                 queue.NextAssigned = Math.Max(queue.NextAssigned, seq + 1);
+                queue.AppliedNext = Math.Max(queue.AppliedNext, seq + 1);
                 Reference(position, record.SizeOnDisk, +1);
                 EntriesApplied++;
             }
