@@ -17,27 +17,8 @@ internal sealed class TopicNode(ImmutableArray<(string Word, TopicNode Node)> ch
 
     public TopicNode? FindChild(ReadOnlySpan<char> word)
     {
-        int lo = 0, hi = children.Length - 1;
-        while (lo <= hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            var order = word.SequenceCompareTo(children[mid].Word);
-            if (order == 0)
-            {
-                return children[mid].Node;
-            }
-
-            if (order > 0)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
-
-        return null;
+        var at = Search(word);
+        return at >= 0 ? children[at].Node : null;
     }
 
     public TopicNode With(string[] words, int index, Destination destination, bool add)
@@ -88,13 +69,14 @@ internal sealed class TopicNode(ImmutableArray<(string Word, TopicNode Node)> ch
         return updated.IsEmpty ? null : updated;
     }
 
-    private int Search(string word)
+    /// <summary>Index of <paramref name="word"/> among the children, or the complement of where it would go.</summary>
+    private int Search(ReadOnlySpan<char> word)
     {
         int lo = 0, hi = children.Length - 1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >>> 1;
-            var order = string.CompareOrdinal(word, children[mid].Word);
+            var order = word.SequenceCompareTo(children[mid].Word);
             if (order == 0)
             {
                 return mid;
