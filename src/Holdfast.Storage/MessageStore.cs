@@ -99,7 +99,6 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     public Task<StoredQueue> DeclareQueueAsync(string name, FlushPolicy? policy = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        var payloadLength = 4 + SpanWriter.ShortStringSize(name);
         var sync = (policy ?? _options.DefaultFlushPolicy).Kind == FlushKind.Sync;
         StoredQueue unsynced;
         lock (_gate)
@@ -128,21 +127,18 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             else
             {
                 var id = _state.NextQueueId++;
-                ValueTask written;
-                try
+                var written = Record(RecordType.QueueCreate, 4 + SpanWriter.ShortStringSize(name), policy, (id, name), static (ref SpanWriter w, (uint Id, string Name) a) =>
                 {
-                    var writer = new SpanWriter(_log.BeginRecord(payloadLength, out _));
-                    writer.U32(id);
-                    writer.ShortString(name);
-                    written = _log.CommitRecord(RecordType.QueueCreate, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
-                }
-                catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+                    w.U32(a.Id);
+                    w.ShortString(a.Name);
+                });
+                var task = CompleteDeclare(name, id, written);
+                if (!task.IsCompleted)
                 {
-                    return Task.FromException<StoredQueue>(ex);
+                    // A record refused at once (the store closing) has already run CompleteDeclare's cleanup.
+                    _pendingDeclares[name] = task;
                 }
 
-                var task = CompleteDeclare(name, id, written);
-                _pendingDeclares[name] = task;
                 return task;
             }
         }
