@@ -286,6 +286,49 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         }
     }
 
+    /// <summary>
+    /// Reads one live message by sequence number without changing its state (for a broker that
+    /// tracks delivery itself). False when the message is acked, unknown, or failed its check.
+    /// </summary>
+    public bool TryRead(StoredQueue queue, long seq, out StoredMessage? message)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        QueueEntry entry;
+        lock (_gate)
+        {
+            if (queue.IsDeleted || !queue.Entries.Contains(seq) || !queue.Entries[seq].IsLive)
+            {
+                message = null;
+                return false;
+            }
+
+            entry = queue.Entries[seq];
+        }
+
+        message = Read(queue, seq, entry);
+        return message is not null;
+    }
+
+    /// <summary>The queue's live (unacked) messages in sequence order, without reading their payloads: what a broker loads at start.</summary>
+    public IReadOnlyList<StoredEntry> ListLive(StoredQueue queue)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        lock (_gate)
+        {
+            var window = queue.Entries;
+            var result = new List<StoredEntry>((int)Math.Min(queue.MessageCount, int.MaxValue));
+            for (var seq = window.Head; seq < window.Next; seq++)
+            {
+                if (window[seq].IsLive)
+                {
+                    result.Add(new StoredEntry(seq, window[seq].DeliveryCount, window[seq].Length));
+                }
+            }
+
+            return result;
+        }
+    }
+
     /// <summary>Reads up to <paramref name="maxCount"/> live messages from <paramref name="fromSeq"/> on, without delivering them (for streams and inspection).</summary>
     public IReadOnlyList<StoredMessage> ReadRange(StoredQueue queue, long fromSeq, int maxCount)
     {
@@ -459,6 +502,14 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         lock (_gate)
         {
             return Record(RecordType.MetadataDelete, SpanWriter.ShortStringSize(key), policy, key, static (ref SpanWriter w, string k) => w.ShortString(k));
+        }
+    }
+
+    public bool HasMetadata(string key)
+    {
+        lock (_gate)
+        {
+            return _state.Metadata.ContainsKey(key);
         }
     }
 

@@ -23,6 +23,13 @@ public sealed class ChannelOutput
     /// <summary>The negotiated frame-max; content bodies are split to fit it.</summary>
     public uint FrameMax => _outbox.FrameMax;
 
+    /// <summary>True while the socket lags behind: a broker should hold deliveries until <see cref="AddDrainedHandler"/>'s callback runs.</summary>
+    public bool IsCongested => _outbox.IsCongested;
+
+    public void AddDrainedHandler(Action handler) => _outbox.AddDrainedHandler(handler);
+
+    public void RemoveDrainedHandler(Action handler) => _outbox.RemoveDrainedHandler(handler);
+
     public bool TrySendMethod<TMethod>(TMethod method)
         where TMethod : struct, IAmqpMethod => _outbox.TrySend(ChannelNumber, method);
 

@@ -4,4 +4,7 @@ namespace Holdfast.Amqp.Channels;
 public interface IAmqpChannelHandlerFactory
 {
     IAmqpChannelHandler Create(AmqpChannelContext context);
+
+    /// <summary>Runs once a connection has ended and all its channels' handlers are disposed (exclusive queues go now).</summary>
+    ValueTask ConnectionClosedAsync(long connectionId) => ValueTask.CompletedTask;
 }

@@ -158,6 +158,17 @@ public sealed class AmqpConnection
         }
 
         _channels.Clear();
+        try
+        {
+            await _server.ChannelHandlers.ConnectionClosedAsync(Id).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The broker's cleanup failing must not stop this connection from closing.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Observer.Faulted(this, ex);
+        }
+
         await _transport.Input.CompleteAsync().ConfigureAwait(false);
     }
 
@@ -560,9 +571,9 @@ public sealed class AmqpConnection
         }
 
         string virtualHost = open.VirtualHost.ToString();
-        if (!Options.VirtualHosts.Contains(virtualHost))
+        if (!_server.Authenticator.CanOpenVirtualHost(UserName, virtualHost, out string refusal))
         {
-            CloseConnection(0, new AmqpError(ReplyCode.NotAllowed, $"vhost {virtualHost} not found", 10, 40));
+            CloseConnection(0, new AmqpError(ReplyCode.NotAllowed, refusal, 10, 40));
             return;
         }
 

@@ -32,6 +32,8 @@ internal sealed class FrameOutbox
     private bool _overflowed;
     private long _lastWriteTimestamp;
     private uint _frameMax = AmqpConstants.FrameMinSize;
+    private Action? _drained;
+    private volatile bool _congestionSeen;
 
     public FrameOutbox(PipeWriter output, TimeProvider time, int maxPendingBytes)
     {
@@ -60,6 +62,43 @@ internal sealed class FrameOutbox
             {
                 return _overflowed;
             }
+        }
+    }
+
+    /// <summary>
+    /// Deliveries pause while this is true: a quarter of the output bound is waiting for the socket.
+    /// Whoever saw it true hears <see cref="AddDrainedHandler"/>'s callbacks once the backlog is written.
+    /// </summary>
+    public bool IsCongested
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_pending.WrittenCount < _maxPendingBytes / 4)
+                {
+                    return false;
+                }
+
+                _congestionSeen = true;
+                return true;
+            }
+        }
+    }
+
+    public void AddDrainedHandler(Action handler)
+    {
+        lock (_gate)
+        {
+            _drained += handler;
+        }
+    }
+
+    public void RemoveDrainedHandler(Action handler)
+    {
+        lock (_gate)
+        {
+            _drained -= handler;
         }
     }
 
@@ -168,6 +207,8 @@ internal sealed class FrameOutbox
                     {
                         break;
                     }
+
+                    NotifyIfDrained();
                 }
 
                 if (last)
@@ -219,6 +260,28 @@ internal sealed class FrameOutbox
         }
 
         return true;
+    }
+
+    private void NotifyIfDrained()
+    {
+        if (!_congestionSeen)
+        {
+            return;
+        }
+
+        Action? drained;
+        lock (_gate)
+        {
+            if (_pending.WrittenCount >= _maxPendingBytes / 4)
+            {
+                return;
+            }
+
+            _congestionSeen = false;
+            drained = _drained;
+        }
+
+        drained?.Invoke();
     }
 
     private void Ring() => _doorbell.Writer.TryWrite(true);

@@ -7,12 +7,26 @@ namespace Holdfast.Amqp.Connection;
 
 /// <summary>
 /// The out-of-the-box policy, RabbitMQ's: one user, <c>guest</c> / <c>guest</c>, accepted only from
-/// a loopback address. Real users and permissions arrive with the broker's user store.
+/// a loopback address, who may open any of a fixed list of virtual hosts (<c>/</c> unless told
+/// otherwise). <see cref="UserDirectoryAuthenticator"/> is the one backed by the broker's user store.
 /// </summary>
 public sealed class GuestOnLoopbackAuthenticator : IAmqpAuthenticator
 {
     private const string GuestUser = "guest";
     private static readonly byte[] GuestPassword = Encoding.UTF8.GetBytes("guest");
+
+    private readonly HashSet<string> _virtualHosts;
+
+    public GuestOnLoopbackAuthenticator()
+        : this(["/"])
+    {
+    }
+
+    public GuestOnLoopbackAuthenticator(IEnumerable<string> virtualHosts)
+    {
+        ArgumentNullException.ThrowIfNull(virtualHosts);
+        _virtualHosts = new HashSet<string>(virtualHosts, StringComparer.Ordinal);
+    }
 
     public ValueTask<AuthenticationResult> AuthenticateAsync(AmqpCredentials credentials, EndPoint? remoteEndPoint, CancellationToken cancellationToken)
     {
@@ -36,7 +50,16 @@ public sealed class GuestOnLoopbackAuthenticator : IAmqpAuthenticator
         return ValueTask.FromResult(AuthenticationResult.Success);
     }
 
-    private static bool IsLoopback(EndPoint? endPoint) => endPoint switch
+    public bool CanOpenVirtualHost(string user, string virtualHost, out string refusal)
+    {
+        ArgumentNullException.ThrowIfNull(virtualHost);
+        // Only guest gets this far, and guest may open every configured vhost, as it can in RabbitMQ's defaults.
+        refusal = _virtualHosts.Contains(virtualHost) ? string.Empty : $"vhost {virtualHost} not found";
+        return refusal.Length == 0;
+    }
+
+    /// <summary>Loopback in either address family (an IPv4 address mapped into IPv6 included), or a Unix socket.</summary>
+    internal static bool IsLoopback(EndPoint? endPoint) => endPoint switch
     {
         IPEndPoint ip => IPAddress.IsLoopback(ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address),
         UnixDomainSocketEndPoint => true,

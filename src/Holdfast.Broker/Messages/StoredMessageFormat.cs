@@ -108,7 +108,7 @@ public static class StoredMessageFormat
         return new BrokerMessage(exchange, routingKey, properties, body);
     }
 
-    private ref struct Writer(IBufferWriter<byte> output)
+    internal ref struct Writer(IBufferWriter<byte> output)
     {
         public readonly void U8(byte value) => Put(1)[0] = value;
 
@@ -190,7 +190,7 @@ public static class StoredMessageFormat
         }
     }
 
-    private ref struct Reader(ReadOnlyMemory<byte> source)
+    internal ref struct Reader(ReadOnlyMemory<byte> source)
     {
         private int _position;
 

@@ -1,5 +1,7 @@
 using System.Net;
+using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Connection;
+using Holdfast.Broker;
 using Holdfast.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -28,16 +30,19 @@ internal sealed class HoldfastServer : IAsyncDisposable
     private readonly HoldfastServerOptions _options;
     private int _stopped;
 
-    private HoldfastServer(HoldfastServerOptions options, MessageStore store, AmqpServer amqp, IHost host, IPEndPoint amqpEndPoint)
+    private HoldfastServer(HoldfastServerOptions options, MessageStore store, MessageBroker broker, AmqpServer amqp, IHost host, IPEndPoint amqpEndPoint)
     {
         _options = options;
         Store = store;
+        Broker = broker;
         Amqp = amqp;
         _host = host;
         AmqpEndPoint = amqpEndPoint;
     }
 
     public MessageStore Store { get; }
+
+    public MessageBroker Broker { get; }
 
     public AmqpServer Amqp { get; }
 
@@ -53,9 +58,11 @@ internal sealed class HoldfastServer : IAsyncDisposable
         var store = await MessageStore.OpenAsync(options.Store).ConfigureAwait(false);
         try
         {
+            var broker = await MessageBroker.OpenAsync(store).ConfigureAwait(false);
             var amqp = new AmqpServer(
                 options.Amqp,
                 new GuestOnLoopbackAuthenticator(),
+                channelHandlers: new BrokerChannelHandlerFactory(broker),
                 observer: new LoggingConnectionObserver(loggerFactory.CreateLogger<AmqpConnection>()),
                 timeProvider: options.Store.TimeProvider);
             ListenOptions? amqpListener = null;
@@ -92,7 +99,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
 
             // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
             var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
-            return new HoldfastServer(options, store, amqp, host, bound);
+            return new HoldfastServer(options, store, broker, amqp, host, bound);
         }
         catch
         {
@@ -119,6 +126,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
         finally
         {
             _host.Dispose();
+            Broker.Dispose();
             await Store.DisposeAsync().ConfigureAwait(false);
         }
     }

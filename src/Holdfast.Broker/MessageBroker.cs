@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using Holdfast.Broker.Sessions;
+using Holdfast.Broker.Topology;
+using Holdfast.Storage;
+
+namespace Holdfast.Broker;
+
+/// <summary>
+/// The broker core: virtual hosts with their exchanges, queues and bindings, on one store. Doors
+/// open a <see cref="BrokerChannel"/> per client channel and tell the broker when a connection ends.
+/// </summary>
+public sealed class MessageBroker : IDisposable
+{
+    private readonly ConcurrentDictionary<string, VirtualHost> _vhosts = new(StringComparer.Ordinal);
+
+    private MessageBroker(MessageStore store) => Store = store;
+
+    public MessageStore Store { get; }
+
+    /// <summary>
+    /// Restores the durable topology from the store: exchanges, queues with their unacked messages,
+    /// and bindings. Indexes that no queue record names (a crash between the two writes of a delete)
+    /// are deleted, and so are binding records whose ends are gone.
+    /// </summary>
+    public static async Task<MessageBroker> OpenAsync(MessageStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var broker = new MessageBroker(store);
+        var metadata = store.GetMetadata();
+        var queues = new List<(string VHost, QueueDefinition Queue)>();
+        var bindings = new List<(string Key, string VHost, byte[] Value)>();
+        foreach (var (key, value) in metadata)
+        {
+            if (!TopologyFormat.TryParseKey(key, out var kind, out var vhost, out var name))
+            {
+                continue;
+            }
+
+            switch (kind)
+            {
+                case "exchange":
+                    broker.GetVirtualHost(vhost).RestoreExchange(TopologyFormat.DecodeExchange(name, value));
+                    break;
+                case "queue":
+                    queues.Add((vhost, TopologyFormat.DecodeQueue(name, value)));
+                    break;
+                case "binding":
+                    bindings.Add((key, vhost, value));
+                    break;
+            }
+        }
+
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (vhost, queue) in queues)
+        {
+            var storedName = TopologyFormat.StoredQueueName(vhost, queue.Name);
+            named.Add(storedName);
+            var stored = store.FindQueue(storedName) ?? await store.DeclareQueueAsync(storedName, FlushPolicy.Sync).ConfigureAwait(false);
+            broker.GetVirtualHost(vhost).RestoreQueue(queue, stored);
+        }
+
+        foreach (var stored in store.Queues)
+        {
+            if (!named.Contains(stored.Name) && TopologyFormat.TryParseStoredQueueName(stored.Name, out _, out _))
+            {
+                await store.DeleteQueueAsync(stored, FlushPolicy.Sync).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var (key, vhost, value) in bindings)
+        {
+            var (source, binding) = TopologyFormat.DecodeBinding(value);
+            if (!broker.GetVirtualHost(vhost).RestoreBinding(source, binding))
+            {
+                await store.DeleteMetadataAsync(key, FlushPolicy.Sync).ConfigureAwait(false);
+            }
+        }
+
+        return broker;
+    }
+
+    /// <summary>The vhost's exchanges and queues, made (with the predeclared amq.* exchanges) on first use. Whether the vhost may be used is the user directory's call.</summary>
+    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, store) => new VirtualHost(n, store), Store);
+
+    public BrokerChannel OpenChannel(string virtualHost, long connectionId, string user, IChannelEvents events) =>
+        new(GetVirtualHost(virtualHost), connectionId, user, events);
+
+    /// <summary>A connection ended: its exclusive queues go.</summary>
+    public async Task ConnectionClosedAsync(long connectionId)
+    {
+        foreach (var vhost in _vhosts.Values)
+        {
+            await vhost.ConnectionClosedAsync(connectionId).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var vhost in _vhosts.Values)
+        {
+            vhost.Dispose();
+        }
+    }
+}

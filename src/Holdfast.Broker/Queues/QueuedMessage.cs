@@ -1,0 +1,27 @@
+using Holdfast.Broker.Messages;
+
+namespace Holdfast.Broker.Queues;
+
+/// <summary>
+/// One message in one queue. <see cref="Message"/> is null only for a message recovered from the
+/// store whose body has not been read back yet; it is read when first delivered.
+/// </summary>
+internal sealed class QueuedMessage(long seq, long storeSeq, BrokerMessage? message, int deliveryCount, bool redelivered)
+{
+    /// <summary>The queue's order: ready messages go out, and requeued ones go back, by this number.</summary>
+    public long Seq { get; } = seq;
+
+    /// <summary>The message's sequence number in the store's index of this queue, or -1 when it is held in memory only.</summary>
+    public long StoreSeq { get; } = storeSeq;
+
+    public BrokerMessage? Message { get; set; } = message;
+
+    /// <summary>Deliveries that ended in a requeue (persisted for stored messages).</summary>
+    public int DeliveryCount { get; set; } = deliveryCount;
+
+    public bool Redelivered { get; set; } = redelivered;
+
+    public bool IsStored => StoreSeq >= 0;
+
+    public long BodySize => Message?.Body.Length ?? 0;
+}

@@ -1,0 +1,617 @@
+using System.Security.Cryptography;
+using Holdfast.Broker.Messages;
+using Holdfast.Broker.Queues;
+using Holdfast.Broker.Topology;
+
+namespace Holdfast.Broker.Sessions;
+
+/// <summary>
+/// A client's channel as the broker sees it, whatever the protocol: its consumers, the deliveries
+/// it has not settled, its prefetch limits, publisher confirms and transactions.
+/// </summary>
+/// <remarks>
+/// The door calls it from one thread at a time (the connection's read loop); queues call
+/// <see cref="HasRoomFor"/> and <see cref="TryDeliver"/> from theirs, with their own lock held. The
+/// channel's lock is taken inside a queue's, never around one: settling collects under the
+/// channel's lock and then calls the queues with it released.
+/// </remarks>
+public sealed class BrokerChannel
+{
+    private readonly Lock _gate = new();
+    private readonly VirtualHost _vhost;
+    private readonly IChannelEvents _events;
+    private readonly LinkedList<Unacked> _unacked = new();
+    private readonly Dictionary<ulong, LinkedListNode<Unacked>> _unackedByTag = [];
+    private readonly Dictionary<string, Consumer> _consumers = new(StringComparer.Ordinal);
+    private readonly PublishScratch _scratch = new();
+    private ConfirmTracker? _confirms;
+    private ChannelTransaction? _transaction;
+    private ulong _publishSequence;
+    private ulong _lastDeliveryTag;
+    private int _consumerPrefetchCount;
+    private long _consumerPrefetchBytes;
+    private int _channelPrefetchCount;
+    private long _channelPrefetchBytes;
+    private int _channelUnacked;
+    private long _channelUnackedBytes;
+    private string? _lastDeclaredQueue;
+    private bool _closed;
+
+    internal BrokerChannel(VirtualHost vhost, long connectionId, string user, IChannelEvents events)
+    {
+        _vhost = vhost;
+        ConnectionId = connectionId;
+        User = user;
+        _events = events;
+    }
+
+    public long ConnectionId { get; }
+
+    public string User { get; }
+
+    public VirtualHost VirtualHost => _vhost;
+
+    public bool ConfirmsEnabled => _confirms is not null;
+
+    public bool IsTransactional => _transaction is not null;
+
+    public int UnackedCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _unacked.Count;
+            }
+        }
+    }
+
+    // ---- topology, with the channel's "last declared queue" ----
+
+    public Task DeclareExchangeAsync(ExchangeDefinition exchange, bool passive, CancellationToken cancellationToken = default) =>
+        _vhost.DeclareExchangeAsync(exchange, passive, cancellationToken);
+
+    public Task DeleteExchangeAsync(string name, bool ifUnused, CancellationToken cancellationToken = default) =>
+        _vhost.DeleteExchangeAsync(name, ifUnused, cancellationToken);
+
+    public async Task<QueueDeclareResult> DeclareQueueAsync(QueueDefinition queue, bool passive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        if (passive && queue.Name.Length == 0)
+        {
+            queue = queue with { Name = LastQueue() };
+        }
+
+        var result = await _vhost.DeclareQueueAsync(queue, ConnectionId, passive, cancellationToken).ConfigureAwait(false);
+        _lastDeclaredQueue = result.Name;
+        return result;
+    }
+
+    public Task<long> DeleteQueueAsync(string name, bool ifUnused, bool ifEmpty, CancellationToken cancellationToken = default) =>
+        _vhost.DeleteQueueAsync(QueueName(name), ConnectionId, ifUnused, ifEmpty, cancellationToken);
+
+    public long PurgeQueue(string name) => _vhost.PurgeQueue(QueueName(name), ConnectionId);
+
+    public Task BindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
+    {
+        queue = QueueName(queue);
+
+        // RabbitMQ's shortcut: binding with an empty key and an empty queue name uses the last queue's name as the key too.
+        return _vhost.BindQueueAsync(queue, exchange, routingKey, arguments, ConnectionId, cancellationToken);
+    }
+
+    public Task UnbindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
+        _vhost.UnbindQueueAsync(QueueName(queue), exchange, routingKey, arguments, ConnectionId, cancellationToken);
+
+    public Task BindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
+        _vhost.BindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+
+    public Task UnbindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
+        _vhost.UnbindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+
+    /// <summary>An empty queue name means the queue this channel declared last, as AMQP 0-9-1 allows.</summary>
+    public string QueueName(string name) => name.Length > 0 ? name : LastQueue();
+
+    private string LastQueue() =>
+        _lastDeclaredQueue ?? throw new BrokerException(BrokerErrorKind.NotFound, "no previously declared queue");
+
+    // ---- publishing ----
+
+    public void SelectConfirms()
+    {
+        if (_transaction is not null)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, "cannot switch from tx to confirm mode");
+        }
+
+        _confirms ??= new ConfirmTracker(_events);
+    }
+
+    /// <summary>
+    /// Publishes a message. With confirms on, its confirm goes out when every queue has it and the
+    /// stored copy (if any) has reached the flush policy's point; an unroutable message is returned
+    /// first when mandatory, then confirmed; a message the store refuses is nacked.
+    /// </summary>
+    public void Publish(BrokerMessage message, bool mandatory)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (_transaction is not null)
+        {
+            // Routing errors (no such exchange) surface now, as RabbitMQ reports them at publish, not at commit.
+            if (message.Exchange.Length > 0 && _vhost.FindExchange(message.Exchange) is null)
+            {
+                throw BrokerException.NoExchange(_vhost.Name, message.Exchange);
+            }
+
+            _transaction.Publishes.Add((message, mandatory));
+            return;
+        }
+
+        var sequence = _confirms is null ? 0 : ++_publishSequence;
+        var write = _vhost.Publish(message, _scratch, out var routed);
+        if (!routed && mandatory)
+        {
+            _events.ReturnMessage(message, ReturnReason.NoRoute);
+        }
+
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            if (sequence != 0)
+            {
+                _confirms!.Complete(sequence, ack: true);
+            }
+
+            return;
+        }
+
+        _ = ConfirmWhenStoredAsync(write, sequence);
+    }
+
+    private async Task ConfirmWhenStoredAsync(ValueTask write, ulong sequence)
+    {
+        bool stored;
+        try
+        {
+            await write.ConfigureAwait(false);
+            stored = true;
+        }
+#pragma warning disable CA1031 // Whatever stopped the store, the publisher hears "nack", never "ack".
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            stored = false;
+        }
+
+        if (sequence != 0)
+        {
+            _confirms!.Complete(sequence, stored);
+        }
+    }
+
+    // ---- transactions ----
+
+    public void SelectTransactions()
+    {
+        if (_confirms is not null)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, "cannot switch from confirm to tx mode");
+        }
+
+        _transaction ??= new ChannelTransaction();
+    }
+
+    /// <summary>Publishes what the transaction holds, waits until the stored copies reach the flush point, then settles its acks.</summary>
+    public async Task CommitAsync()
+    {
+        var transaction = _transaction ?? throw new BrokerException(BrokerErrorKind.PreconditionFailed, "channel is not transactional");
+        var writes = new List<Task>();
+        foreach (var (message, mandatory) in transaction.Publishes)
+        {
+            var write = _vhost.Publish(message, _scratch, out var routed);
+            if (!routed && mandatory)
+            {
+                _events.ReturnMessage(message, ReturnReason.NoRoute);
+            }
+
+            if (!write.IsCompletedSuccessfully)
+            {
+                writes.Add(write.AsTask());
+            }
+        }
+
+        transaction.Publishes.Clear();
+        var settlements = transaction.Settlements.ToList();
+        transaction.Settlements.Clear();
+        foreach (var (deliveries, settlement) in settlements)
+        {
+            Settle(deliveries, settlement);
+        }
+
+        try
+        {
+            await Task.WhenAll(writes).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not BrokerException)
+        {
+            throw new BrokerException(BrokerErrorKind.ResourceError, "the transaction's messages could not be stored: " + ex.Message, ex);
+        }
+    }
+
+    /// <summary>Forgets the transaction's publishes; its acks are undone, so those messages are unacked again.</summary>
+    public void Rollback()
+    {
+        var transaction = _transaction ?? throw new BrokerException(BrokerErrorKind.PreconditionFailed, "channel is not transactional");
+        transaction.Publishes.Clear();
+        lock (_gate)
+        {
+            foreach (var (deliveries, _) in transaction.Settlements)
+            {
+                foreach (var delivery in deliveries)
+                {
+                    TrackLocked(delivery);
+                }
+            }
+        }
+
+        transaction.Settlements.Clear();
+    }
+
+    // ---- consuming ----
+
+    /// <summary>basic.qos: <paramref name="global"/> limits the whole channel; otherwise the limit applies to each consumer started afterwards (RabbitMQ's reading).</summary>
+    public void SetPrefetch(long prefetchBytes, int prefetchCount, bool global)
+    {
+        lock (_gate)
+        {
+            if (global)
+            {
+                _channelPrefetchCount = prefetchCount;
+                _channelPrefetchBytes = prefetchBytes;
+            }
+            else
+            {
+                _consumerPrefetchCount = prefetchCount;
+                _consumerPrefetchBytes = prefetchBytes;
+            }
+        }
+
+        DispatchConsumedQueues();
+    }
+
+    /// <summary>
+    /// Starts a consumer. <paramref name="registered"/> runs once the consumer exists and before it
+    /// receives anything, so the door can send consume-ok ahead of the first delivery.
+    /// </summary>
+    public string Consume(string queueName, string consumerTag, bool noAck, bool exclusive, Action<string> registered)
+    {
+        ArgumentNullException.ThrowIfNull(registered);
+        var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
+        _vhost.CheckExclusiveAccess(queue, ConnectionId);
+        var tag = consumerTag.Length > 0 ? consumerTag : "amq.ctag-" + RandomTag();
+        int prefetchCount;
+        long prefetchBytes;
+        lock (_gate)
+        {
+            if (_consumers.ContainsKey(tag))
+            {
+                throw new BrokerException(BrokerErrorKind.NotAllowed, $"attempt to reuse consumer tag '{tag}'");
+            }
+
+            prefetchCount = _consumerPrefetchCount;
+            prefetchBytes = _consumerPrefetchBytes;
+        }
+
+        var consumer = queue.AddConsumer(this, tag, noAck, exclusive, prefetchCount, prefetchBytes);
+        lock (_gate)
+        {
+            _consumers[tag] = consumer;
+        }
+
+        registered(tag);
+        lock (_gate)
+        {
+            consumer.Active = true;
+        }
+
+        queue.Dispatch();
+        return tag;
+    }
+
+    /// <summary>Stops a consumer; what it was delivered stays unacked on the channel. False when no consumer has that tag.</summary>
+    public bool Cancel(string consumerTag)
+    {
+        Consumer? consumer;
+        lock (_gate)
+        {
+            if (!_consumers.Remove(consumerTag, out consumer))
+            {
+                return false;
+            }
+        }
+
+        Stop(consumer);
+        return true;
+    }
+
+    public GetResult? Get(string queueName, bool noAck)
+    {
+        var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
+        _vhost.CheckExclusiveAccess(queue, ConnectionId);
+        return queue.Get(this, noAck);
+    }
+
+    public void Ack(ulong deliveryTag, bool multiple) => Settle(deliveryTag, multiple, Settlement.Ack);
+
+    public void Reject(ulong deliveryTag, bool multiple, bool requeue) => Settle(deliveryTag, multiple, requeue ? Settlement.Requeue : Settlement.Discard);
+
+    /// <summary>basic.recover: every unacked delivery goes back to its queue, to be delivered again flagged redelivered.</summary>
+    public void Recover()
+    {
+        List<Unacked> all;
+        lock (_gate)
+        {
+            all = TakeAllLocked();
+        }
+
+        Settle(all, Settlement.Requeue);
+    }
+
+    /// <summary>The channel closed: its consumers stop and everything it had not settled goes back to its queues in order.</summary>
+    public void Close()
+    {
+        List<Consumer> consumers;
+        List<Unacked> unsettled;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            consumers = [.. _consumers.Values];
+            _consumers.Clear();
+            unsettled = TakeAllLocked();
+            if (_transaction is not null)
+            {
+                foreach (var (deliveries, _) in _transaction.Settlements)
+                {
+                    unsettled.AddRange(deliveries);
+                }
+
+                _transaction.Settlements.Clear();
+                _transaction.Publishes.Clear();
+            }
+        }
+
+        foreach (var consumer in consumers)
+        {
+            Stop(consumer);
+        }
+
+        Settle(unsettled, Settlement.Requeue);
+    }
+
+    /// <summary>The door's output has room again: offer the queues' ready messages to this channel's consumers.</summary>
+    public void ResumeDeliveries() => DispatchConsumedQueues();
+
+    // ---- called by queues, with the queue's lock held ----
+
+    internal bool HasRoomFor(Consumer consumer)
+    {
+        lock (_gate)
+        {
+            return HasRoomLocked(consumer);
+        }
+    }
+
+    internal bool TryDeliver(Consumer consumer, QueuedMessage entry)
+    {
+        lock (_gate)
+        {
+            if (!HasRoomLocked(consumer))
+            {
+                return false;
+            }
+
+            var tag = ++_lastDeliveryTag;
+            if (!consumer.NoAck)
+            {
+                TrackLocked(new Unacked(tag, consumer.Queue, entry, consumer, entry.BodySize));
+            }
+
+            _events.Deliver(new Delivery(consumer.Tag, tag, entry.Redelivered, entry.Message!));
+            return true;
+        }
+    }
+
+    internal ulong RegisterGet(MessageQueue queue, QueuedMessage entry, bool noAck)
+    {
+        lock (_gate)
+        {
+            var tag = ++_lastDeliveryTag;
+            if (!noAck)
+            {
+                TrackLocked(new Unacked(tag, queue, entry, null, entry.BodySize));
+            }
+
+            return tag;
+        }
+    }
+
+    /// <summary>The queue was deleted under the consumer: forget it and tell the client (consumer_cancel_notify).</summary>
+    internal void CancelledByBroker(Consumer consumer)
+    {
+        lock (_gate)
+        {
+            if (!_consumers.TryGetValue(consumer.Tag, out var current) || current != consumer)
+            {
+                return;
+            }
+
+            _consumers.Remove(consumer.Tag);
+        }
+
+        _events.ConsumerCancelled(consumer.Tag);
+    }
+
+    // ---- internals ----
+
+    private bool HasRoomLocked(Consumer consumer)
+    {
+        if (_closed || consumer.Cancelled || !consumer.Active || _events.IsCongested)
+        {
+            return false;
+        }
+
+        if (consumer.NoAck)
+        {
+            return true;
+        }
+
+        return (consumer.PrefetchCount == 0 || consumer.Unacked < consumer.PrefetchCount)
+            && (consumer.PrefetchBytes == 0 || consumer.UnackedBytes < consumer.PrefetchBytes)
+            && (_channelPrefetchCount == 0 || _channelUnacked < _channelPrefetchCount)
+            && (_channelPrefetchBytes == 0 || _channelUnackedBytes < _channelPrefetchBytes);
+    }
+
+    private void TrackLocked(Unacked delivery)
+    {
+        // Tags only grow, except when a rollback puts deliveries back: keep the list in tag order either way.
+        var node = _unacked.Last;
+        while (node is not null && node.Value.Tag > delivery.Tag)
+        {
+            node = node.Previous;
+        }
+
+        _unackedByTag[delivery.Tag] = node is null ? _unacked.AddFirst(delivery) : _unacked.AddAfter(node, delivery);
+        Count(delivery, +1);
+    }
+
+    private void Count(Unacked delivery, int sign)
+    {
+        if (delivery.Consumer is { } consumer)
+        {
+            consumer.Unacked += sign;
+            consumer.UnackedBytes += sign * delivery.Size;
+            _channelUnacked += sign;
+            _channelUnackedBytes += sign * delivery.Size;
+        }
+    }
+
+    private List<Unacked> TakeAllLocked()
+    {
+        var all = new List<Unacked>(_unacked.Count);
+        foreach (var delivery in _unacked)
+        {
+            Count(delivery, -1);
+            all.Add(delivery);
+        }
+
+        _unacked.Clear();
+        _unackedByTag.Clear();
+        return all;
+    }
+
+    private void Settle(ulong deliveryTag, bool multiple, Settlement settlement)
+    {
+        var taken = new List<Unacked>();
+        lock (_gate)
+        {
+            if (multiple && deliveryTag == 0)
+            {
+                taken = TakeAllLocked();
+            }
+            else
+            {
+                if (!_unackedByTag.ContainsKey(deliveryTag))
+                {
+                    throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"unknown delivery tag {deliveryTag}");
+                }
+
+                while (_unacked.First is { } first && (multiple ? first.Value.Tag <= deliveryTag : first.Value.Tag == deliveryTag))
+                {
+                    Take(first, taken);
+                }
+
+                if (!multiple && _unackedByTag.TryGetValue(deliveryTag, out var single))
+                {
+                    Take(single, taken);
+                }
+            }
+
+            if (_transaction is not null)
+            {
+                _transaction.Settlements.Add((taken, settlement));
+                return;
+            }
+        }
+
+        Settle(taken, settlement);
+        DispatchConsumedQueues();
+    }
+
+    private void Take(LinkedListNode<Unacked> node, List<Unacked> into)
+    {
+        _unacked.Remove(node);
+        _unackedByTag.Remove(node.Value.Tag);
+        Count(node.Value, -1);
+        into.Add(node.Value);
+    }
+
+    private static void Settle(List<Unacked> deliveries, Settlement settlement)
+    {
+        if (deliveries.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var group in deliveries.GroupBy(d => d.Queue))
+        {
+            var entries = group.Select(d => d.Entry).ToList();
+            if (settlement == Settlement.Requeue)
+            {
+                group.Key.Requeue(entries);
+            }
+            else
+            {
+                group.Key.Ack(entries);
+            }
+        }
+    }
+
+    private void Stop(Consumer consumer)
+    {
+        if (consumer.Queue.RemoveConsumer(consumer))
+        {
+            _ = _vhost.DeleteOwnedAsync(consumer.Queue);
+        }
+    }
+
+    private void DispatchConsumedQueues()
+    {
+        List<MessageQueue> queues;
+        lock (_gate)
+        {
+            if (_consumers.Count == 0)
+            {
+                return;
+            }
+
+            queues = [.. _consumers.Values.Select(c => c.Queue).Distinct()];
+        }
+
+        foreach (var queue in queues)
+        {
+            queue.Dispatch();
+        }
+    }
+
+    private static string RandomTag()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        return Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+}

@@ -1,0 +1,30 @@
+using System.Buffers;
+using Holdfast.Broker.Queues;
+using Holdfast.Broker.Routing;
+using Holdfast.Storage;
+
+namespace Holdfast.Broker.Sessions;
+
+/// <summary>Reusable space for one publisher's routing and encoding, so a warm publish allocates little.</summary>
+internal sealed class PublishScratch
+{
+    private long[] _seqs = new long[4];
+
+    public RouteResult Route { get; } = new();
+
+    public List<MessageQueue> Targets { get; } = [];
+
+    public List<StoredQueue> StoredTargets { get; } = [];
+
+    public ArrayBufferWriter<byte> Encoded { get; } = new(256);
+
+    public Span<long> Seqs(int count)
+    {
+        if (_seqs.Length < count)
+        {
+            _seqs = new long[Math.Max(count, _seqs.Length * 2)];
+        }
+
+        return _seqs.AsSpan(0, count);
+    }
+}

@@ -1,0 +1,642 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Holdfast.Broker.Messages;
+using Holdfast.Broker.Queues;
+using Holdfast.Broker.Routing;
+using Holdfast.Broker.Sessions;
+using Holdfast.Broker.Topology;
+using Holdfast.Storage;
+
+namespace Holdfast.Broker;
+
+/// <summary>
+/// One virtual host: its exchanges, bindings and queues, and the publish path through them.
+/// </summary>
+/// <remarks>
+/// Publishes read an immutable <see cref="TopologySnapshot"/> with no lock. Topology changes are
+/// serialized by one async gate per vhost, write their durable part to the store with
+/// <see cref="FlushPolicy.Sync"/> (a durable queue the broker said it declared exists after any
+/// crash), and only then swap in the new snapshot and answer.
+/// </remarks>
+public sealed class VirtualHost : IDisposable
+{
+    private const int LargeMessageBytes = 1 << 20;
+
+    private readonly SemaphoreSlim _topologyGate = new(1, 1);
+    private readonly MessageStore _store;
+    private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
+
+    internal VirtualHost(string name, MessageStore store)
+    {
+        Name = name;
+        _store = store;
+        foreach (var (exchange, kind, isInternal) in Predeclared)
+        {
+            AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
+        }
+    }
+
+    public string Name { get; }
+
+    private static (string Name, ExchangeKind Kind, bool Internal)[] Predeclared { get; } =
+    [
+        ("amq.direct", ExchangeKind.Direct, false),
+        ("amq.fanout", ExchangeKind.Fanout, false),
+        ("amq.topic", ExchangeKind.Topic, false),
+        ("amq.headers", ExchangeKind.Headers, false),
+        ("amq.match", ExchangeKind.Headers, false),
+        ("amq.rabbitmq.trace", ExchangeKind.Topic, true),
+    ];
+
+    public MessageQueue? FindQueue(string name) => _topology.Queues.GetValueOrDefault(name);
+
+    public ExchangeDefinition? FindExchange(string name) => _topology.Exchanges.GetValueOrDefault(name);
+
+    public IReadOnlyCollection<MessageQueue> Queues => [.. _topology.Queues.Values];
+
+    public IReadOnlyCollection<ExchangeDefinition> Exchanges => [.. _topology.Exchanges.Values];
+
+    public void Dispose() => _topologyGate.Dispose();
+
+    // ---- exchanges ----
+
+    public async Task DeclareExchangeAsync(ExchangeDefinition requested, bool passive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requested);
+        var name = requested.Name;
+        if (passive)
+        {
+            if (name.Length > 0 && FindExchange(name) is null)
+            {
+                throw BrokerException.NoExchange(Name, name);
+            }
+
+            return;
+        }
+
+        if (name.Length == 0)
+        {
+            throw new BrokerException(BrokerErrorKind.AccessRefused, "operation not permitted on the default exchange");
+        }
+
+        if (name.StartsWith("amq.", StringComparison.Ordinal))
+        {
+            throw new BrokerException(BrokerErrorKind.AccessRefused, $"exchange name '{name}' contains reserved prefix 'amq.*'");
+        }
+
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (FindExchange(name) is { } existing)
+            {
+                CheckEquivalent(existing, requested);
+                return;
+            }
+
+            if (requested.Durable)
+            {
+                await Durably(_store.PutMetadataAsync(TopologyFormat.ExchangeKey(Name, name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
+            }
+
+            AddExchange(requested);
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    public async Task DeleteExchangeAsync(string name, bool ifUnused, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.Length == 0 || name.StartsWith("amq.", StringComparison.Ordinal))
+        {
+            throw new BrokerException(BrokerErrorKind.AccessRefused, name.Length == 0 ? "operation not permitted on the default exchange" : $"operation not permitted on exchange '{name}' in vhost '{Name}'");
+        }
+
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (FindExchange(name) is not { } exchange)
+            {
+                return; // Deleting what is not there succeeds, as in RabbitMQ.
+            }
+
+            if (ifUnused && !(_topology.Routes.Find(name)?.Bindings.IsEmpty ?? true))
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"exchange '{name}' in vhost '{Name}' in use");
+            }
+
+            await RemoveExchangeLockedAsync(exchange).ConfigureAwait(false);
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    // ---- queues ----
+
+    public async Task<QueueDeclareResult> DeclareQueueAsync(QueueDefinition requested, long connectionId, bool passive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requested);
+        if (passive)
+        {
+            var queue = FindQueue(requested.Name) ?? throw BrokerException.NoQueue(Name, requested.Name);
+            CheckExclusiveAccess(queue, connectionId);
+            return Describe(queue);
+        }
+
+        if (requested.Name.Length == 0)
+        {
+            requested = requested with { Name = "amq.gen-" + RandomSuffix() };
+        }
+        else if (requested.Name.StartsWith("amq.", StringComparison.Ordinal))
+        {
+            throw new BrokerException(BrokerErrorKind.AccessRefused, $"queue name '{requested.Name}' contains reserved prefix 'amq.*'");
+        }
+
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (FindQueue(requested.Name) is { } existing)
+            {
+                CheckExclusiveAccess(existing, connectionId);
+                CheckEquivalent(existing, requested);
+                return Describe(existing);
+            }
+
+            // Exclusive queues die with their connection, so they are never written down, durable or not.
+            StoredQueue? stored = null;
+            if (requested.Durable && !requested.Exclusive)
+            {
+                stored = await Durably(_store.DeclareQueueAsync(TopologyFormat.StoredQueueName(Name, requested.Name), FlushPolicy.Sync)).ConfigureAwait(false);
+                await Durably(_store.PutMetadataAsync(TopologyFormat.QueueKey(Name, requested.Name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
+            }
+
+            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store);
+            AddQueue(created);
+            return Describe(created);
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    /// <returns>The number of ready messages the queue had.</returns>
+    public async Task<long> DeleteQueueAsync(string name, long connectionId, bool ifUnused, bool ifEmpty, CancellationToken cancellationToken = default)
+    {
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (FindQueue(name) is not { } queue)
+            {
+                return 0; // As in RabbitMQ: deleting a queue that is not there succeeds.
+            }
+
+            CheckExclusiveAccess(queue, connectionId);
+            if (ifUnused && queue.ConsumerCount > 0)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"queue '{name}' in vhost '{Name}' in use");
+            }
+
+            if (ifEmpty && queue.ReadyCount > 0)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"queue '{name}' in vhost '{Name}' is not empty");
+            }
+
+            return await RemoveQueueLockedAsync(queue).ConfigureAwait(false);
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    public long PurgeQueue(string name, long connectionId)
+    {
+        var queue = FindQueue(name) ?? throw BrokerException.NoQueue(Name, name);
+        CheckExclusiveAccess(queue, connectionId);
+        return queue.Purge();
+    }
+
+    /// <summary>Deletes the exclusive queues of a connection that has closed.</summary>
+    public async Task ConnectionClosedAsync(long connectionId)
+    {
+        foreach (var queue in _topology.Queues.Values)
+        {
+            if (queue.ExclusiveOwner == connectionId)
+            {
+                await DeleteOwnedAsync(queue).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Deletes a queue the broker decided to delete (auto-delete, exclusive owner gone), unless it is already gone.</summary>
+    internal async Task DeleteOwnedAsync(MessageQueue queue)
+    {
+        await _topologyGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (FindQueue(queue.Name) == queue)
+            {
+                await RemoveQueueLockedAsync(queue).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    // ---- bindings ----
+
+    public Task BindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, long connectionId, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(exchange, Destination.Queue(queue), routingKey, arguments, connectionId, bind: true, cancellationToken);
+
+    public Task UnbindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, long connectionId, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(exchange, Destination.Queue(queue), routingKey, arguments, connectionId, bind: false, cancellationToken);
+
+    public Task BindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(source, Destination.Exchange(destination), routingKey, arguments, connectionId: 0, bind: true, cancellationToken);
+
+    public Task UnbindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(source, Destination.Exchange(destination), routingKey, arguments, connectionId: 0, bind: false, cancellationToken);
+
+    // ---- publishing ----
+
+    /// <summary>
+    /// Routes a message and puts it in every queue reached. A persistent message bound for durable
+    /// queues is appended to the store once for all of them; the returned task completes when that
+    /// append reaches the flush policy's point (at once when nothing was stored) and fails if it cannot.
+    /// </summary>
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed)
+    {
+        var topology = _topology;
+        var targets = scratch.Targets;
+        targets.Clear();
+        if (message.Exchange.Length == 0)
+        {
+            if (topology.Queues.TryGetValue(message.RoutingKey, out var direct))
+            {
+                targets.Add(direct);
+            }
+        }
+        else
+        {
+            if (!topology.Exchanges.TryGetValue(message.Exchange, out var exchange))
+            {
+                throw BrokerException.NoExchange(Name, message.Exchange);
+            }
+
+            if (exchange.Internal)
+            {
+                throw new BrokerException(BrokerErrorKind.AccessRefused, $"cannot publish to internal exchange '{message.Exchange}' in vhost '{Name}'");
+            }
+
+            topology.Routes.Route(message.Exchange, message.RoutingKey, message.Properties.Headers, scratch.Route);
+            foreach (var queueName in scratch.Route.Queues)
+            {
+                if (topology.Queues.TryGetValue(queueName, out var queue))
+                {
+                    targets.Add(queue);
+                }
+            }
+        }
+
+        routed = targets.Count > 0;
+        var stored = scratch.StoredTargets;
+        stored.Clear();
+        if (message.Properties.IsPersistent)
+        {
+            foreach (var queue in targets)
+            {
+                if (queue.Stored is { } index)
+                {
+                    stored.Add(index);
+                }
+            }
+        }
+
+        var write = ValueTask.CompletedTask;
+        Span<long> seqs = default;
+        if (stored.Count > 0)
+        {
+            var encoded = message.Body.Length > LargeMessageBytes ? new ArrayBufferWriter<byte>(message.Body.Length + 1024) : scratch.Encoded;
+            encoded.ResetWrittenCount();
+            StoredMessageFormat.Write(message, encoded);
+            seqs = scratch.Seqs(stored.Count);
+            try
+            {
+                write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, ex.Message, ex);
+            }
+        }
+
+        var next = 0;
+        foreach (var queue in targets)
+        {
+            var storeSeq = message.Properties.IsPersistent && queue.Stored is not null ? seqs[next++] : -1;
+            queue.Enqueue(message, storeSeq);
+        }
+
+        return write;
+    }
+
+    // ---- recovery ----
+
+    internal void RestoreExchange(ExchangeDefinition exchange)
+    {
+        if (FindExchange(exchange.Name) is null)
+        {
+            AddExchange(exchange);
+        }
+    }
+
+    internal void RestoreQueue(QueueDefinition definition, StoredQueue stored)
+    {
+        var queue = new MessageQueue(Name, definition, null, stored, _store);
+        queue.Recover(_store.ListLive(stored));
+        AddQueue(queue);
+    }
+
+    /// <summary>Restores a binding if both its ends were restored; false when one is gone (the caller drops its record).</summary>
+    internal bool RestoreBinding(string source, Binding binding)
+    {
+        var topology = _topology;
+        var destinationExists = binding.Destination.Kind == DestinationKind.Queue
+            ? topology.Queues.ContainsKey(binding.Destination.Name)
+            : topology.Exchanges.ContainsKey(binding.Destination.Name);
+        if (topology.Routes.Find(source) is not { } routes || !destinationExists)
+        {
+            return false;
+        }
+
+        _topology = topology with { Routes = topology.Routes.WithExchange(routes.WithBinding(binding)) };
+        return true;
+    }
+
+    // ---- internals ----
+
+    private async Task ChangeBindingAsync(string source, Destination destination, string routingKey, IReadOnlyDictionary<string, object?> arguments, long connectionId, bool bind, CancellationToken cancellationToken)
+    {
+        if (source.Length == 0 || (destination.Kind == DestinationKind.Exchange && destination.Name.Length == 0))
+        {
+            throw new BrokerException(BrokerErrorKind.AccessRefused, "operation not permitted on the default exchange");
+        }
+
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var topology = _topology;
+            bool durableDestination;
+            if (destination.Kind == DestinationKind.Queue)
+            {
+                var queue = FindQueue(destination.Name) ?? throw BrokerException.NoQueue(Name, destination.Name);
+                CheckExclusiveAccess(queue, connectionId);
+                durableDestination = queue.Stored is not null;
+            }
+            else
+            {
+                durableDestination = (FindExchange(destination.Name) ?? throw BrokerException.NoExchange(Name, destination.Name)).Durable;
+            }
+
+            var exchange = FindExchange(source) ?? throw BrokerException.NoExchange(Name, source);
+            var routes = topology.Routes.Find(source)!;
+            var binding = new Binding(destination, routingKey, arguments.Count == 0 ? null : arguments);
+            var present = routes.Bindings.Contains(binding);
+            if (present == bind)
+            {
+                return;
+            }
+
+            if (exchange.Durable && durableDestination)
+            {
+                var encoded = TopologyFormat.Encode(source, binding);
+                var key = TopologyFormat.BindingKey(Name, encoded);
+                await Durably(bind ? _store.PutMetadataAsync(key, encoded, FlushPolicy.Sync) : _store.DeleteMetadataAsync(key, FlushPolicy.Sync)).ConfigureAwait(false);
+            }
+
+            var changed = bind ? routes.WithBinding(binding) : routes.WithoutBinding(binding);
+            _topology = _topology with { Routes = _topology.Routes.WithExchange(changed) };
+            if (!bind)
+            {
+                await DeleteIfAutoDeleteUnusedLockedAsync([source]).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    private async Task<long> RemoveQueueLockedAsync(MessageQueue queue)
+    {
+        var sources = await ForgetBindingsToLockedAsync(Destination.Queue(queue.Name)).ConfigureAwait(false);
+        if (queue.Stored is { } stored)
+        {
+            // Metadata first: a crash between the two leaves an index nobody names, which the next start deletes.
+            await Durably(_store.DeleteMetadataAsync(TopologyFormat.QueueKey(Name, queue.Name), FlushPolicy.Sync)).ConfigureAwait(false);
+            await Durably(_store.DeleteQueueAsync(stored, FlushPolicy.Sync)).ConfigureAwait(false);
+        }
+
+        var topology = _topology;
+        _topology = topology with { Queues = topology.Queues.Remove(queue.Name), Routes = topology.Routes.WithoutQueue(queue.Name) };
+        var consumers = queue.MarkDeleted(out var messageCount);
+        foreach (var consumer in consumers)
+        {
+            consumer.Channel.CancelledByBroker(consumer);
+        }
+
+        await DeleteIfAutoDeleteUnusedLockedAsync(sources).ConfigureAwait(false);
+        return messageCount;
+    }
+
+    private async Task RemoveExchangeLockedAsync(ExchangeDefinition exchange)
+    {
+        if (_topology.Routes.Find(exchange.Name) is { } routes)
+        {
+            foreach (var binding in routes.Bindings)
+            {
+                await ForgetDurableBindingAsync(exchange.Name, binding).ConfigureAwait(false);
+            }
+        }
+
+        var sources = await ForgetBindingsToLockedAsync(Destination.Exchange(exchange.Name)).ConfigureAwait(false);
+        if (exchange.Durable)
+        {
+            await Durably(_store.DeleteMetadataAsync(TopologyFormat.ExchangeKey(Name, exchange.Name), FlushPolicy.Sync)).ConfigureAwait(false);
+        }
+
+        var topology = _topology;
+        _topology = topology with { Exchanges = topology.Exchanges.Remove(exchange.Name), Routes = topology.Routes.WithoutExchange(exchange.Name) };
+        sources.Remove(exchange.Name);
+        await DeleteIfAutoDeleteUnusedLockedAsync(sources).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the stored records of every binding leading to <paramref name="destination"/>; returns the exchanges they came from.</summary>
+    private async Task<HashSet<string>> ForgetBindingsToLockedAsync(Destination destination)
+    {
+        var sources = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var routes in _topology.Routes.Exchanges)
+        {
+            foreach (var binding in routes.Bindings)
+            {
+                if (binding.Destination == destination)
+                {
+                    sources.Add(routes.Name);
+                    await ForgetDurableBindingAsync(routes.Name, binding).ConfigureAwait(false);
+                }
+            }
+        }
+
+        return sources;
+    }
+
+    private async Task ForgetDurableBindingAsync(string source, Binding binding)
+    {
+        var encoded = TopologyFormat.Encode(source, binding);
+        var key = TopologyFormat.BindingKey(Name, encoded);
+        if (_store.HasMetadata(key))
+        {
+            await Durably(_store.DeleteMetadataAsync(key, FlushPolicy.Sync)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An auto-delete exchange goes when its last binding does, as in RabbitMQ.</summary>
+    private async Task DeleteIfAutoDeleteUnusedLockedAsync(IEnumerable<string> sources)
+    {
+        foreach (var source in sources.ToList())
+        {
+            if (FindExchange(source) is { AutoDelete: true } exchange && (_topology.Routes.Find(source)?.Bindings.IsEmpty ?? true))
+            {
+                await RemoveExchangeLockedAsync(exchange).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void AddExchange(ExchangeDefinition exchange)
+    {
+        var topology = _topology;
+        _topology = topology with
+        {
+            Exchanges = topology.Exchanges.SetItem(exchange.Name, exchange),
+            Routes = topology.Routes.WithExchange(ExchangeRoutes.Create(exchange.Name, exchange.Kind, exchange.AlternateExchange)),
+        };
+    }
+
+    private void AddQueue(MessageQueue queue)
+    {
+        var topology = _topology;
+        _topology = topology with { Queues = topology.Queues.SetItem(queue.Name, queue) };
+    }
+
+    private static QueueDeclareResult Describe(MessageQueue queue) => new(queue.Name, queue.ReadyCount, queue.ConsumerCount);
+
+    internal void CheckExclusiveAccess(MessageQueue queue, long connectionId)
+    {
+        if (queue.ExclusiveOwner is { } owner && owner != connectionId)
+        {
+            throw new BrokerException(
+                BrokerErrorKind.ResourceLocked,
+                $"cannot obtain exclusive access to locked queue '{queue.Name}' in vhost '{Name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.");
+        }
+    }
+
+    private void CheckEquivalent(ExchangeDefinition current, ExchangeDefinition received)
+    {
+        if (current.Kind != received.Kind)
+        {
+            throw Inequivalent("type", "exchange", current.Name, Lower(received.Kind), Lower(current.Kind));
+        }
+
+        if (current.Durable != received.Durable)
+        {
+            throw Inequivalent("durable", "exchange", current.Name, Lower(received.Durable), Lower(current.Durable));
+        }
+
+        if (current.AutoDelete != received.AutoDelete)
+        {
+            throw Inequivalent("auto_delete", "exchange", current.Name, Lower(received.AutoDelete), Lower(current.AutoDelete));
+        }
+
+        if (current.Internal != received.Internal)
+        {
+            throw Inequivalent("internal", "exchange", current.Name, Lower(received.Internal), Lower(current.Internal));
+        }
+
+        if (!string.Equals(current.AlternateExchange, received.AlternateExchange, StringComparison.Ordinal))
+        {
+            throw Inequivalent("alternate-exchange", "exchange", current.Name, received.AlternateExchange ?? "none", current.AlternateExchange ?? "none");
+        }
+    }
+
+    private void CheckEquivalent(MessageQueue queue, QueueDefinition received)
+    {
+        var current = queue.Definition;
+        if (current.Durable != received.Durable)
+        {
+            throw Inequivalent("durable", "queue", current.Name, Lower(received.Durable), Lower(current.Durable));
+        }
+
+        if (current.AutoDelete != received.AutoDelete)
+        {
+            throw Inequivalent("auto_delete", "queue", current.Name, Lower(received.AutoDelete), Lower(current.AutoDelete));
+        }
+
+        if (current.Exclusive != received.Exclusive)
+        {
+            throw Inequivalent("exclusive", "queue", current.Name, Lower(received.Exclusive), Lower(current.Exclusive));
+        }
+
+        if (QueueArguments.FirstDifference(received.Arguments, current.Arguments) is { } argument)
+        {
+            throw Inequivalent(argument, "queue", current.Name, TopologyArguments.Describe(received.Arguments.GetValueOrDefault(argument)), TopologyArguments.Describe(current.Arguments.GetValueOrDefault(argument)));
+        }
+    }
+
+    private BrokerException Inequivalent(string argument, string what, string name, string received, string current) =>
+        new(BrokerErrorKind.PreconditionFailed, $"inequivalent arg '{argument}' for {what} '{name}' in vhost '{Name}': received '{received}' but current is '{current}'");
+
+    private static string Lower<T>(T value) => (value?.ToString() ?? "none").ToLowerInvariant();
+
+    private static string RandomSuffix()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        return Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+
+    /// <summary>A storage failure during a topology change reaches the client as a resource error, never as success.</summary>
+    private static async Task Durably(ValueTask write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
+        {
+            throw new BrokerException(BrokerErrorKind.ResourceError, "the broker could not store the change: " + ex.Message, ex);
+        }
+    }
+
+    private static async Task<T> Durably<T>(Task<T> write)
+    {
+        try
+        {
+#pragma warning disable VSTHRD003 // The store's own task; the store has no context to deadlock on.
+            return await write.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+        }
+        catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
+        {
+            throw new BrokerException(BrokerErrorKind.ResourceError, "the broker could not store the change: " + ex.Message, ex);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Buffers.Binary;
+using System.Net;
+using Holdfast.Amqp.Codec;
+using Holdfast.Conformance.Tests.Support;
+
+namespace Holdfast.Conformance.Tests.Broker;
+
+/// <summary>
+/// One open channel (number 1) on a raw socket, for the few methods RabbitMQ.Client 7 cannot send:
+/// exchange.declare with internal=true and basic.recover.
+/// </summary>
+internal sealed class RawChannel : IAsyncDisposable
+{
+    public const ushort Number = 1;
+
+    private RawChannel(RawAmqpSocket socket) => Socket = socket;
+
+    public RawAmqpSocket Socket { get; }
+
+    public static async Task<RawChannel> OpenAsync(InProcessBroker broker)
+    {
+        // RawAmqpSocket dials the loopback address only.
+        Assert.True(IPAddress.TryParse(broker.Host, out var address) && IPAddress.IsLoopback(address), $"raw-socket tests need a loopback broker, not {broker.Host}");
+        var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        try
+        {
+            await socket.HandshakeAsync();
+            await socket.SendMethodAsync(Number, new ChannelOpen(ShortString.Empty));
+            await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+            return new RawChannel(socket);
+        }
+        catch
+        {
+            await socket.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Declares an exchange with internal=true (which the .NET client cannot) on its own short-lived connection.</summary>
+    public static async Task DeclareInternalExchangeAsync(InProcessBroker broker, string name, string type)
+    {
+        await using var raw = await OpenAsync(broker);
+        await raw.Socket.SendMethodAsync(Number, new ExchangeDeclare(0, name, type, Passive: false, Durable: false, AutoDelete: false, Internal: true, Nowait: false, FieldTable.Empty));
+        await raw.ExpectAsync(AmqpMethodId.ExchangeDeclareOk);
+        await raw.CloseAsync();
+    }
+
+    /// <summary>The next method frame on channel 1, which must be <paramref name="expected"/> (a channel.close fails with its text).</summary>
+    public async Task<RawFrame> ExpectAsync(AmqpMethodId expected)
+    {
+        var frame = await NextFrameAsync();
+        Assert.Equal(FrameType.Method, frame.Type);
+        if (frame.MethodId == AmqpMethodId.ChannelClose && expected != AmqpMethodId.ChannelClose
+            && ChannelClose.TryDecodeArguments(frame.Arguments, out var close, out _))
+        {
+            Assert.Fail($"expected {AmqpMethodInfo.Name(expected)}, the server closed the channel: {close.ReplyCode} {close.ReplyText}");
+        }
+
+        Assert.Equal(AmqpMethodInfo.Name(expected), AmqpMethodInfo.Name(frame.MethodId));
+        return frame;
+    }
+
+    /// <summary>A basic.deliver and its content: the method, then the body (header frame skipped, body frames joined).</summary>
+    public async Task<(BasicDeliver Deliver, byte[] Body)> ReadDeliveryAsync()
+    {
+        var method = await ExpectAsync(AmqpMethodId.BasicDeliver);
+        Assert.True(BasicDeliver.TryDecodeArguments(method.Arguments, out var deliver, out var error), error.ToString());
+        var header = await NextFrameAsync();
+        Assert.Equal(FrameType.Header, header.Type);
+        long size = (long)BinaryPrimitives.ReadUInt64BigEndian(header.Payload.AsSpan(4, 8));
+        var body = new List<byte>();
+        while (body.Count < size)
+        {
+            var frame = await NextFrameAsync();
+            Assert.Equal(FrameType.Body, frame.Type);
+            body.AddRange(frame.Payload);
+        }
+
+        // The decoded strings borrow the frame's payload, which this frame owns.
+        return (deliver, [.. body]);
+    }
+
+    public async Task CloseAsync()
+    {
+        await Socket.SendMethodAsync(0, new ConnectionClose(200, "bye", 0, 0));
+        while (true)
+        {
+            var frame = await Socket.ReadFrameAsync(BrokerKit.Wait);
+            if (frame is null || (frame.Type == FrameType.Method && frame.MethodId == AmqpMethodId.ConnectionCloseOk))
+            {
+                return;
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync() => Socket.DisposeAsync();
+
+    private async Task<RawFrame> NextFrameAsync()
+    {
+        while (true)
+        {
+            var frame = await Socket.ReadFrameAsync(BrokerKit.Wait) ?? throw new InvalidOperationException("The server closed the socket.");
+            if (frame.Type != FrameType.Heartbeat)
+            {
+                return frame;
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using Holdfast.Amqp.Codec;
+using Holdfast.Conformance.Tests.Support;
+using RabbitMQ.Client;
+
+namespace Holdfast.Conformance.Tests.Broker;
+
+/// <summary>tx.select / commit / rollback, as RabbitMQ does them.</summary>
+public sealed class TransactionTests
+{
+    [Fact]
+    public async Task Publishes_in_a_transaction_are_invisible_until_commit()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var queue = await channel.DeclareQueueAsync();
+        await channel.TxSelectAsync();
+
+        await channel.PublishAsync("", queue, "t1");
+        await channel.PublishAsync("", queue, "t2");
+        Assert.Equal(0u, await connection.ReadyCountAsync(queue));
+
+        await channel.TxCommitAsync();
+
+        Assert.Equal(2u, await connection.ReadyCountAsync(queue));
+        await using var reader = await connection.CreateChannelAsync();
+        Assert.Equal(["t1", "t2"], await reader.DrainAsync(queue));
+        await reader.QueueDeleteAsync(queue);
+    }
+
+    [Fact]
+    public async Task Rollback_discards_publishes_and_the_channel_stays_transactional()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var queue = await channel.DeclareQueueAsync();
+        await channel.TxSelectAsync();
+
+        await channel.PublishAsync("", queue, "rolled-back");
+        await channel.TxRollbackAsync();
+        Assert.Equal(0u, await connection.ReadyCountAsync(queue));
+
+        // Still in tx mode after a rollback (and a commit): the next publish waits for the next commit.
+        await channel.PublishAsync("", queue, "kept");
+        Assert.Equal(0u, await connection.ReadyCountAsync(queue));
+        await channel.TxCommitAsync();
+        await channel.PublishAsync("", queue, "pending");
+        Assert.Equal(1u, await connection.ReadyCountAsync(queue));
+        await channel.TxCommitAsync();
+
+        await using var reader = await connection.CreateChannelAsync();
+        Assert.Equal(["kept", "pending"], await reader.DrainAsync(queue));
+        await reader.QueueDeleteAsync(queue);
+    }
+
+    [Fact]
+    public async Task Acks_in_a_transaction_take_effect_on_commit_and_are_dropped_by_rollback()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        string queue;
+        await using (var setup = await connection.CreateConfirmingChannelAsync())
+        {
+            queue = await setup.DeclareQueueAsync();
+            await setup.PublishAsync("", queue, "m0");
+            await setup.PublishAsync("", queue, "m1");
+        }
+
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.TxSelectAsync();
+            var m0 = await channel.BasicGetAsync(queue, autoAck: false);
+            var m1 = await channel.BasicGetAsync(queue, autoAck: false);
+            Assert.NotNull(m0);
+            Assert.NotNull(m1);
+
+            // A rolled-back ack is forgotten: m0 stays unacked on the channel (not requeued by the rollback).
+            await channel.BasicAckAsync(m0.DeliveryTag, multiple: false);
+            await channel.TxRollbackAsync();
+            Assert.Equal(0u, await connection.ReadyCountAsync(queue));
+
+            await channel.BasicAckAsync(m1.DeliveryTag, multiple: false);
+            await channel.TxCommitAsync();
+            await channel.CloseAsync();
+        }
+
+        // Closing requeued only m0; m1's committed ack stuck.
+        await using var reader = await connection.CreateChannelAsync();
+        var back = await reader.BasicGetAsync(queue, autoAck: true);
+        Assert.NotNull(back);
+        Assert.Equal("m0", BrokerKit.Text(back.Body));
+        Assert.True(back.Redelivered);
+        Assert.Null(await reader.BasicGetAsync(queue, autoAck: true));
+        await reader.QueueDeleteAsync(queue);
+    }
+
+    [Fact]
+    public async Task An_uncommitted_ack_is_void_when_the_channel_closes()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        string queue;
+        await using (var setup = await connection.CreateConfirmingChannelAsync())
+        {
+            queue = await setup.DeclareQueueAsync();
+            await setup.PublishAsync("", queue, "m0");
+        }
+
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.TxSelectAsync();
+            var m0 = await channel.BasicGetAsync(queue, autoAck: false);
+            Assert.NotNull(m0);
+            await channel.BasicAckAsync(m0.DeliveryTag, multiple: false);
+            await channel.CloseAsync();
+        }
+
+        Assert.Equal(1u, await connection.ReadyCountAsync(queue));
+    }
+
+    [Fact]
+    public async Task A_mandatory_unroutable_publish_in_a_transaction_is_returned_at_commit()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var returned = new TaskCompletionSource<ushort>(TaskCreationOptions.RunContinuationsAsynchronously);
+        channel.BasicReturnAsync += (_, args) =>
+        {
+            returned.TrySetResult(args.ReplyCode);
+            return Task.CompletedTask;
+        };
+        await channel.TxSelectAsync();
+
+        await channel.PublishAsync("", BrokerKit.Unique("nobody"), "bounces-at-commit", mandatory: true);
+        await channel.TxCommitAsync();
+
+        Assert.Equal(312, await returned.Task.WaitAsync(BrokerKit.Wait));
+    }
+
+    [Fact]
+    public async Task Commit_without_select_is_406()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+
+        await BrokerKit.RefusedAsync(() => channel.TxCommitAsync(), 406, "PRECONDITION_FAILED - channel is not transactional");
+        await BrokerKit.AssertUsableAsync(connection);
+    }
+
+    [Fact]
+    public async Task Rollback_without_select_is_406()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+
+        await BrokerKit.RefusedAsync(() => channel.TxRollbackAsync(), 406, "PRECONDITION_FAILED - channel is not transactional");
+    }
+
+    [Fact]
+    public async Task Select_twice_is_fine()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+
+        await channel.TxSelectAsync();
+        await channel.TxSelectAsync();
+        await channel.TxCommitAsync();
+
+        Assert.True(channel.IsOpen);
+    }
+
+    [Fact]
+    public async Task Tx_select_on_a_confirm_channel_is_406()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateConfirmingChannelAsync();
+
+        await BrokerKit.RefusedAsync(() => channel.TxSelectAsync(), 406, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
+    }
+
+    [Fact]
+    public async Task Confirm_select_on_a_transactional_channel_is_406()
+    {
+        // RabbitMQ.Client 7 only enables confirms when creating a channel, so this goes raw.
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var raw = await RawChannel.OpenAsync(broker);
+        await raw.Socket.SendMethodAsync(RawChannel.Number, new TxSelect());
+        await raw.ExpectAsync(AmqpMethodId.TxSelectOk);
+
+        await raw.Socket.SendMethodAsync(RawChannel.Number, new ConfirmSelect(Nowait: false));
+
+        var frame = await raw.ExpectAsync(AmqpMethodId.ChannelClose);
+        Assert.True(ChannelClose.TryDecodeArguments(frame.Arguments, out var close, out _));
+        Assert.Equal(406, close.ReplyCode);
+        Assert.Equal("PRECONDITION_FAILED - cannot switch from tx to confirm mode", close.ReplyText.ToString());
+        await raw.Socket.SendMethodAsync(RawChannel.Number, new ChannelCloseOk());
+        await raw.CloseAsync();
+    }
+}
