@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Holdfast.Broker.Security;
 using Holdfast.Broker.Sessions;
 using Holdfast.Broker.Topology;
 using Holdfast.Storage;
@@ -13,19 +14,26 @@ public sealed class MessageBroker : IDisposable
 {
     private readonly ConcurrentDictionary<string, VirtualHost> _vhosts = new(StringComparer.Ordinal);
 
-    private MessageBroker(MessageStore store) => Store = store;
+    private MessageBroker(MessageStore store, UserDirectory? users)
+    {
+        Store = store;
+        Users = users;
+    }
 
     public MessageStore Store { get; }
+
+    /// <summary>Users and their permissions; null runs without permission checks (embedded use and some tests).</summary>
+    public UserDirectory? Users { get; }
 
     /// <summary>
     /// Restores the durable topology from the store: exchanges, queues with their unacked messages,
     /// and bindings. Indexes that no queue record names (a crash between the two writes of a delete)
     /// are deleted, and so are binding records whose ends are gone.
     /// </summary>
-    public static async Task<MessageBroker> OpenAsync(MessageStore store)
+    public static async Task<MessageBroker> OpenAsync(MessageStore store, UserDirectory? users = null)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var broker = new MessageBroker(store);
+        var broker = new MessageBroker(store, users);
         var metadata = store.GetMetadata();
         var queues = new List<(string VHost, QueueDefinition Queue)>();
         var bindings = new List<(string Key, string VHost, byte[] Value)>();
@@ -83,7 +91,7 @@ public sealed class MessageBroker : IDisposable
     public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, store) => new VirtualHost(n, store), Store);
 
     public BrokerChannel OpenChannel(string virtualHost, long connectionId, string user, IChannelEvents events) =>
-        new(GetVirtualHost(virtualHost), connectionId, user, events);
+        new(GetVirtualHost(virtualHost), connectionId, user, events, Users);
 
     /// <summary>A connection ended: its exclusive queues go.</summary>
     public async Task ConnectionClosedAsync(long connectionId)

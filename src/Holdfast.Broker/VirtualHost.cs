@@ -81,11 +81,6 @@ public sealed class VirtualHost : IDisposable
             throw new BrokerException(BrokerErrorKind.AccessRefused, "operation not permitted on the default exchange");
         }
 
-        if (name.StartsWith("amq.", StringComparison.Ordinal))
-        {
-            throw new BrokerException(BrokerErrorKind.AccessRefused, $"exchange name '{name}' contains reserved prefix 'amq.*'");
-        }
-
         await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -93,6 +88,12 @@ public sealed class VirtualHost : IDisposable
             {
                 CheckEquivalent(existing, requested);
                 return;
+            }
+
+            // Only new names are refused: redeclaring amq.direct as it is succeeds, as in RabbitMQ.
+            if (name.StartsWith("amq.", StringComparison.Ordinal))
+            {
+                throw new BrokerException(BrokerErrorKind.AccessRefused, $"exchange name '{name}' contains reserved prefix 'amq.*'");
             }
 
             if (requested.Durable)
@@ -113,7 +114,7 @@ public sealed class VirtualHost : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         if (name.Length == 0 || name.StartsWith("amq.", StringComparison.Ordinal))
         {
-            throw new BrokerException(BrokerErrorKind.AccessRefused, name.Length == 0 ? "operation not permitted on the default exchange" : $"operation not permitted on exchange '{name}' in vhost '{Name}'");
+            throw new BrokerException(BrokerErrorKind.AccessRefused, name.Length == 0 ? "operation not permitted on the default exchange" : $"deletion of system exchange '{name}' in vhost '{Name}' not allowed");
         }
 
         await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -164,6 +165,11 @@ public sealed class VirtualHost : IDisposable
             if (FindQueue(requested.Name) is { } existing)
             {
                 CheckExclusiveAccess(existing, connectionId);
+                if (existing.Definition.Exclusive != requested.Exclusive)
+                {
+                    throw LockedQueue(existing);
+                }
+
                 CheckEquivalent(existing, requested);
                 return Describe(existing);
             }
@@ -205,7 +211,7 @@ public sealed class VirtualHost : IDisposable
 
             if (ifEmpty && queue.ReadyCount > 0)
             {
-                throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"queue '{name}' in vhost '{Name}' is not empty");
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"queue '{name}' in vhost '{Name}' not empty");
             }
 
             return await RemoveQueueLockedAsync(queue).ConfigureAwait(false);
@@ -543,11 +549,13 @@ public sealed class VirtualHost : IDisposable
     {
         if (queue.ExclusiveOwner is { } owner && owner != connectionId)
         {
-            throw new BrokerException(
-                BrokerErrorKind.ResourceLocked,
-                $"cannot obtain exclusive access to locked queue '{queue.Name}' in vhost '{Name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.");
+            throw LockedQueue(queue);
         }
     }
+
+    private BrokerException LockedQueue(MessageQueue queue) => new(
+        BrokerErrorKind.ResourceLocked,
+        $"cannot obtain exclusive access to locked queue '{queue.Name}' in vhost '{Name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.");
 
     private void CheckEquivalent(ExchangeDefinition current, ExchangeDefinition received)
     {
@@ -597,7 +605,12 @@ public sealed class VirtualHost : IDisposable
 
         if (QueueArguments.FirstDifference(received.Arguments, current.Arguments) is { } argument)
         {
-            throw Inequivalent(argument, "queue", current.Name, TopologyArguments.Describe(received.Arguments.GetValueOrDefault(argument)), TopologyArguments.Describe(current.Arguments.GetValueOrDefault(argument)));
+            // RabbitMQ's wording: plain values when both sides have one, "the value 'v' of type 't'" against "none".
+            var hasReceived = received.Arguments.TryGetValue(argument, out var receivedValue);
+            var hasCurrent = current.Arguments.TryGetValue(argument, out var currentValue);
+            var receivedText = !hasReceived ? "none" : hasCurrent ? $"'{TopologyArguments.Describe(receivedValue)}'" : $"the value '{TopologyArguments.Describe(receivedValue)}' of type '{TopologyArguments.TypeName(receivedValue)}'";
+            var currentText = !hasCurrent ? "none" : hasReceived ? $"'{TopologyArguments.Describe(currentValue)}'" : $"the value '{TopologyArguments.Describe(currentValue)}' of type '{TopologyArguments.TypeName(currentValue)}'";
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"inequivalent arg '{argument}' for queue '{current.Name}' in vhost '{Name}': received {receivedText} but current is {currentText}");
         }
     }
 

@@ -313,7 +313,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                     ExchangeKind kind = default;
                     if (!declare.Passive && !TryParseKind(type, out kind))
                     {
-                        return ChannelVerdict.CloseConnection(new AmqpError(ReplyCode.CommandInvalid, $"unknown exchange type '{type}'", 40, 10));
+                        // A channel error since RabbitMQ 3.13 (it was a hard 503 before).
+                        return ChannelVerdict.CloseChannel(new AmqpError(ReplyCode.PreconditionFailed, $"unknown exchange type '{type}'", 40, 10));
                     }
 
                     var definition = new ExchangeDefinition(declare.Exchange.ToString(), kind, declare.Durable, declare.AutoDelete, declare.Internal, ArgumentsMapper.ToDictionary(declare.Arguments));

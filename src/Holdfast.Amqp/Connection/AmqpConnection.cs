@@ -47,6 +47,11 @@ public sealed class AmqpConnection
     private volatile string? _abortReason;
     private string _closeReason = "closed";
     private bool _inputDesynchronized;
+    private readonly Lock _blockGate = new();
+    private bool _clientSupportsBlocked;
+    private bool _hasPublished;
+    private bool _blockedNotified;
+    private volatile bool _blocked;
 
     internal AmqpConnection(AmqpServer server, IDuplexPipe transport, EndPoint? remoteEndPoint)
     {
@@ -459,6 +464,7 @@ public sealed class AmqpConnection
         }
 
         bool closeOnFailure = HasCapability(startOk.ClientProperties, "authentication_failure_close");
+        _clientSupportsBlocked = HasCapability(startOk.ClientProperties, "connection.blocked");
         if (!SaslResponse.TryParse(mechanism, startOk.Response.Span, out var credentials, out string problem))
         {
             RefuseLogin(mechanism, null, problem, closeOnFailure);
@@ -550,7 +556,9 @@ public sealed class AmqpConnection
     private void OnHeartbeatTick()
     {
         var silence = _server.Time.GetElapsedTime(Interlocked.Read(ref _lastReadTimestamp));
-        if (silence >= _heartbeat * 2)
+
+        // A blocked connection is not read, so its peer's heartbeats pile up unread: silence then proves nothing.
+        if (silence >= _heartbeat * 2 && !_blocked)
         {
             Abort($"missed heartbeats from client, timeout: {_heartbeat.TotalSeconds:0}s");
             return;
@@ -698,6 +706,11 @@ public sealed class AmqpConnection
                 return;
         }
 
+        if (id == AmqpMethodId.BasicPublish)
+        {
+            await WaitWhileAlarmedAsync().ConfigureAwait(false);
+        }
+
         var verdict = await channel.Handler.HandleMethodAsync(id, arguments, _abort.Token).ConfigureAwait(false);
         if (verdict.Kind == ChannelVerdictKind.Continue && AmqpMethodInfo.HasContent(id))
         {
@@ -705,6 +718,57 @@ public sealed class AmqpConnection
         }
 
         Apply(channel, verdict);
+    }
+
+    /// <summary>
+    /// RabbitMQ's flow control under a resource alarm: a connection that publishes stops being read
+    /// (TCP pushes back on the client) until the alarm clears. Nothing it sent is dropped.
+    /// </summary>
+    private async ValueTask WaitWhileAlarmedAsync()
+    {
+        lock (_blockGate)
+        {
+            _hasPublished = true;
+        }
+
+        if (_server.Alarms is not { IsAlarmed: true } alarms)
+        {
+            return;
+        }
+
+        OnResourceAlarm(alarms.Reason);
+        _blocked = true;
+        try
+        {
+            await alarms.WhenClearAsync().WaitAsync(_abort.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _blocked = false;
+            MarkRead();
+        }
+    }
+
+    /// <summary>Tells a publishing client that supports it that it is blocked, or unblocked (connection.blocked, connection.unblocked).</summary>
+    internal void OnResourceAlarm(string? reason)
+    {
+        lock (_blockGate)
+        {
+            if (!_clientSupportsBlocked || !_hasPublished || _state != ConnectionState.Open)
+            {
+                return;
+            }
+
+            if (reason is not null && !_blockedNotified)
+            {
+                _blockedNotified = _outbox.TrySend(0, new ConnectionBlocked(reason));
+            }
+            else if (reason is null && _blockedNotified)
+            {
+                _blockedNotified = false;
+                _outbox.TrySend(0, default(ConnectionUnblocked));
+            }
+        }
     }
 
     private async ValueTask HandleChannelClassMethodAsync(AmqpChannel channel, AmqpMethodId id, ReadOnlyMemory<byte> arguments)
@@ -833,15 +897,22 @@ public sealed class AmqpConnection
     private static AmqpError Invalid(AmqpMethodId id, string reason) =>
         new(ReplyCode.CommandInvalid, reason, AmqpMethodInfo.ClassIdOf(id), AmqpMethodInfo.MethodIndexOf(id));
 
-    /// <summary>The reply text, cut to what a short string holds (at a character boundary).</summary>
+    /// <summary>The reply text, cut as RabbitMQ cuts it when it exceeds a short string: 252 bytes (at a character boundary) and "...".</summary>
     private static ShortString ReplyText(AmqpError error)
     {
         string text = error.ReplyText;
-        while (Encoding.UTF8.GetByteCount(text) > ShortString.MaxLength)
+        if (Encoding.UTF8.GetByteCount(text) <= ShortString.MaxLength)
         {
-            text = text[..^Math.Max(1, (Encoding.UTF8.GetByteCount(text) - ShortString.MaxLength) / 4)];
+            return ShortString.FromString(text);
         }
 
-        return ShortString.FromString(text);
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var cut = ShortString.MaxLength - 3;
+        while (cut > 0 && (bytes[cut] & 0xC0) == 0x80)
+        {
+            cut--; // Do not split a UTF-8 sequence.
+        }
+
+        return ShortString.FromString(Encoding.UTF8.GetString(bytes, 0, cut) + "...");
     }
 }

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Codec;
+using Holdfast.Broker.Alarms;
 
 namespace Holdfast.Amqp.Connection;
 
@@ -21,7 +22,8 @@ public sealed class AmqpServer
         IAmqpAuthenticator authenticator,
         IAmqpChannelHandlerFactory? channelHandlers = null,
         IAmqpConnectionObserver? observer = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        ResourceMonitor? alarms = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(authenticator);
@@ -31,6 +33,17 @@ public sealed class AmqpServer
         ChannelHandlers = channelHandlers ?? NotImplementedChannelHandler.Instance;
         Observer = observer ?? SilentConnectionObserver.Instance;
         Time = timeProvider ?? TimeProvider.System;
+        Alarms = alarms;
+        if (alarms is not null)
+        {
+            alarms.Changed += (_, change) =>
+            {
+                foreach (var (connection, _) in _live.Values)
+                {
+                    connection.OnResourceAlarm(change.Reason);
+                }
+            };
+        }
     }
 
     public AmqpServerOptions Options { get; }
@@ -44,6 +57,9 @@ public sealed class AmqpServer
     internal IAmqpConnectionObserver Observer { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>Memory and disk alarms; while one is raised, publishing connections are blocked.</summary>
+    internal ResourceMonitor? Alarms { get; }
 
     /// <summary>
     /// Runs one connection to its end. Never throws for anything the peer does; returns when the

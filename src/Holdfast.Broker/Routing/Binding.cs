@@ -29,12 +29,13 @@ public sealed record Binding(Destination Destination, string RoutingKey, IReadOn
 
         foreach (var (key, value) in a)
         {
-            if (!b.TryGetValue(key, out var other) || !Equals(value, other))
+            if (!b.TryGetValue(key, out var other))
             {
                 return false;
             }
         }
 
-        return true;
+        // Element by element for arrays, tables and byte arrays, which Equals would compare by reference.
+        return Topology.TopologyArguments.AreEquivalent(a, b);
     }
 }

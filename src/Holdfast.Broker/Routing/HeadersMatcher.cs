@@ -30,7 +30,13 @@ internal sealed class HeadersMatcher(ImmutableArray<Binding> bindings) : RouteMa
 
     internal static bool Matches(IReadOnlyDictionary<string, object?>? pattern, IMessageHeaders? headers)
     {
-        var mode = pattern is not null && pattern.TryGetValue("x-match", out var m) ? m as string ?? (m is byte[] b ? System.Text.Encoding.UTF8.GetString(b) : null) : null;
+        var mode = pattern is not null && pattern.TryGetValue("x-match", out var m) ? m switch
+        {
+            string s => s,
+            Messages.TextValue text => text.ToString(),
+            byte[] b => System.Text.Encoding.UTF8.GetString(b),
+            _ => null,
+        } : null;
         var any = mode is "any" or "any-with-x";
         var withX = mode is "all-with-x" or "any-with-x";
         if (pattern is not null)

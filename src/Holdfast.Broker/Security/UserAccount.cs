@@ -9,7 +9,9 @@ public sealed class UserAccount
     internal UserAccount(string name, IReadOnlyList<string> tags, PasswordHash password)
     {
         Name = name;
-        Tags = tags;
+
+        // A read-only copy: tags carry rights (administrator), and no holder of this object may edit them.
+        Tags = Array.AsReadOnly([.. tags]);
         Password = password;
     }
 

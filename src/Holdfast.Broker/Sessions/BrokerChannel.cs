@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Holdfast.Broker.Messages;
 using Holdfast.Broker.Queues;
+using Holdfast.Broker.Security;
 using Holdfast.Broker.Topology;
 
 namespace Holdfast.Broker.Sessions;
@@ -24,6 +25,8 @@ public sealed class BrokerChannel
     private readonly Dictionary<ulong, LinkedListNode<Unacked>> _unackedByTag = [];
     private readonly Dictionary<string, Consumer> _consumers = new(StringComparer.Ordinal);
     private readonly PublishScratch _scratch = new();
+    private readonly UserDirectory? _users;
+    private readonly Dictionary<string, bool> _writableExchanges = new(StringComparer.Ordinal);
     private ConfirmTracker? _confirms;
     private ChannelTransaction? _transaction;
     private ulong _publishSequence;
@@ -37,9 +40,10 @@ public sealed class BrokerChannel
     private string? _lastDeclaredQueue;
     private bool _closed;
 
-    internal BrokerChannel(VirtualHost vhost, long connectionId, string user, IChannelEvents events)
+    internal BrokerChannel(VirtualHost vhost, long connectionId, string user, IChannelEvents events, UserDirectory? users = null)
     {
         _vhost = vhost;
+        _users = users;
         ConnectionId = connectionId;
         User = user;
         _events = events;
@@ -68,11 +72,27 @@ public sealed class BrokerChannel
 
     // ---- topology, with the channel's "last declared queue" ----
 
-    public Task DeclareExchangeAsync(ExchangeDefinition exchange, bool passive, CancellationToken cancellationToken = default) =>
-        _vhost.DeclareExchangeAsync(exchange, passive, cancellationToken);
+    public Task DeclareExchangeAsync(ExchangeDefinition exchange, bool passive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(exchange);
+        if (!passive)
+        {
+            Authorize(Permission.Configure, "exchange", exchange.Name);
+            if (exchange.AlternateExchange is { } alternate)
+            {
+                Authorize(Permission.Write, "exchange", alternate);
+                Authorize(Permission.Read, "exchange", exchange.Name);
+            }
+        }
 
-    public Task DeleteExchangeAsync(string name, bool ifUnused, CancellationToken cancellationToken = default) =>
-        _vhost.DeleteExchangeAsync(name, ifUnused, cancellationToken);
+        return _vhost.DeclareExchangeAsync(exchange, passive, cancellationToken);
+    }
+
+    public Task DeleteExchangeAsync(string name, bool ifUnused, CancellationToken cancellationToken = default)
+    {
+        Authorize(Permission.Configure, "exchange", name);
+        return _vhost.DeleteExchangeAsync(name, ifUnused, cancellationToken);
+    }
 
     public async Task<QueueDeclareResult> DeclareQueueAsync(QueueDefinition queue, bool passive, CancellationToken cancellationToken = default)
     {
@@ -82,32 +102,60 @@ public sealed class BrokerChannel
             queue = queue with { Name = LastQueue() };
         }
 
+        // A server-named queue is checked under the name it will get, which always starts amq.gen-.
+        if (!passive)
+        {
+            Authorize(Permission.Configure, "queue", queue.Name.Length == 0 ? "amq.gen-" : queue.Name);
+        }
+
         var result = await _vhost.DeclareQueueAsync(queue, ConnectionId, passive, cancellationToken).ConfigureAwait(false);
         _lastDeclaredQueue = result.Name;
         return result;
     }
 
-    public Task<long> DeleteQueueAsync(string name, bool ifUnused, bool ifEmpty, CancellationToken cancellationToken = default) =>
-        _vhost.DeleteQueueAsync(QueueName(name), ConnectionId, ifUnused, ifEmpty, cancellationToken);
+    public Task<long> DeleteQueueAsync(string name, bool ifUnused, bool ifEmpty, CancellationToken cancellationToken = default)
+    {
+        name = QueueName(name);
+        Authorize(Permission.Configure, "queue", name);
+        return _vhost.DeleteQueueAsync(name, ConnectionId, ifUnused, ifEmpty, cancellationToken);
+    }
 
-    public long PurgeQueue(string name) => _vhost.PurgeQueue(QueueName(name), ConnectionId);
+    public long PurgeQueue(string name)
+    {
+        name = QueueName(name);
+        Authorize(Permission.Read, "queue", name);
+        return _vhost.PurgeQueue(name, ConnectionId);
+    }
 
     public Task BindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
     {
         queue = QueueName(queue);
-
-        // RabbitMQ's shortcut: binding with an empty key and an empty queue name uses the last queue's name as the key too.
+        Authorize(Permission.Write, "queue", queue);
+        Authorize(Permission.Read, "exchange", exchange);
         return _vhost.BindQueueAsync(queue, exchange, routingKey, arguments, ConnectionId, cancellationToken);
     }
 
-    public Task UnbindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
-        _vhost.UnbindQueueAsync(QueueName(queue), exchange, routingKey, arguments, ConnectionId, cancellationToken);
+    public Task UnbindQueueAsync(string queue, string exchange, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
+    {
+        queue = QueueName(queue);
+        Authorize(Permission.Write, "queue", queue);
+        Authorize(Permission.Read, "exchange", exchange);
+        return _vhost.UnbindQueueAsync(queue, exchange, routingKey, arguments, ConnectionId, cancellationToken);
+    }
 
-    public Task BindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
-        _vhost.BindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+    public Task BindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
+    {
+        Authorize(Permission.Write, "exchange", destination);
+        Authorize(Permission.Read, "exchange", source);
+        return _vhost.BindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+    }
 
-    public Task UnbindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default) =>
-        _vhost.UnbindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+    public Task UnbindExchangeAsync(string destination, string source, string routingKey, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
+    {
+        Authorize(Permission.Write, "exchange", destination);
+        Authorize(Permission.Read, "exchange", source);
+        return _vhost.UnbindExchangeAsync(destination, source, routingKey, arguments, cancellationToken);
+    }
 
     /// <summary>An empty queue name means the queue this channel declared last, as AMQP 0-9-1 allows.</summary>
     public string QueueName(string name) => name.Length > 0 ? name : LastQueue();
@@ -135,6 +183,12 @@ public sealed class BrokerChannel
     public void Publish(BrokerMessage message, bool mandatory)
     {
         ArgumentNullException.ThrowIfNull(message);
+        AuthorizePublish(message.Exchange);
+        if (message.Properties.UserId is { } userId && !string.Equals(userId, User, StringComparison.Ordinal))
+        {
+            // RabbitMQ's validated user-id: a consumer may trust it names the publisher.
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"user_id property set to '{userId}' but authenticated user was '{User}'");
+        }
         if (_transaction is not null)
         {
             // Routing errors (no such exchange) surface now, as RabbitMQ reports them at publish, not at commit.
@@ -286,6 +340,7 @@ public sealed class BrokerChannel
     public string Consume(string queueName, string consumerTag, bool noAck, bool exclusive, Action<string> registered)
     {
         ArgumentNullException.ThrowIfNull(registered);
+        Authorize(Permission.Read, "queue", QueueName(queueName));
         var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
         _vhost.CheckExclusiveAccess(queue, ConnectionId);
         var tag = consumerTag.Length > 0 ? consumerTag : "amq.ctag-" + RandomTag();
@@ -336,6 +391,7 @@ public sealed class BrokerChannel
 
     public GetResult? Get(string queueName, bool noAck)
     {
+        Authorize(Permission.Read, "queue", QueueName(queueName));
         var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
         _vhost.CheckExclusiveAccess(queue, ConnectionId);
         return queue.Get(this, noAck);
@@ -457,6 +513,49 @@ public sealed class BrokerChannel
     }
 
     // ---- internals ----
+
+    /// <summary>RabbitMQ's permission model: configure, write or read on the resource's name; the default exchange is checked as amq.default.</summary>
+    private void Authorize(Permission permission, string kind, string name)
+    {
+        if (_users is null)
+        {
+            return;
+        }
+
+        var resource = kind == "exchange" && name.Length == 0 ? "amq.default" : name;
+        if (!_users.IsAllowed(User, _vhost.Name, permission, resource))
+        {
+            throw Refused(kind, resource);
+        }
+    }
+
+    /// <summary>Publishes are checked once per exchange per channel, as RabbitMQ caches them, so a warm publish runs no regex.</summary>
+    private void AuthorizePublish(string exchange)
+    {
+        if (_users is null)
+        {
+            return;
+        }
+
+        if (!_writableExchanges.TryGetValue(exchange, out var allowed))
+        {
+            allowed = _users.IsAllowed(User, _vhost.Name, Permission.Write, exchange.Length == 0 ? "amq.default" : exchange);
+            if (_writableExchanges.Count >= 256)
+            {
+                _writableExchanges.Clear();
+            }
+
+            _writableExchanges[exchange] = allowed;
+        }
+
+        if (!allowed)
+        {
+            throw Refused("exchange", exchange.Length == 0 ? "amq.default" : exchange);
+        }
+    }
+
+    private BrokerException Refused(string kind, string resource) =>
+        new(BrokerErrorKind.AccessRefused, $"access to {kind} '{resource}' in vhost '{_vhost.Name}' refused for user '{User}'");
 
     private bool HasRoomLocked(Consumer consumer)
     {

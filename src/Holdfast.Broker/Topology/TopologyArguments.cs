@@ -71,6 +71,29 @@ public static class TopologyArguments
         _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty,
     };
 
+    /// <summary>RabbitMQ's names for AMQP field types, as its error texts use them.</summary>
+    public static string TypeName(object? value) => value switch
+    {
+        null => "void",
+        bool => "bool",
+        sbyte => "byte",
+        byte => "unsignedbyte",
+        short => "short",
+        ushort => "unsignedshort",
+        int => "signedint",
+        uint => "unsignedint",
+        long => "long",
+        float => "float",
+        double => "double",
+        DecimalValue => "decimal",
+        TextValue or string => "longstr",
+        byte[] => "binary",
+        TimestampValue => "timestamp",
+        MessageHeaders => "table",
+        IReadOnlyList<object?> => "array",
+        _ => value.GetType().Name,
+    };
+
     private static bool ValuesEqual(object? a, object? b) => (a, b) switch
     {
         (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Holdfast.Amqp.Connection;
+using Holdfast.Broker.Alarms;
 using Holdfast.Storage;
 using Microsoft.Extensions.Configuration;
 
@@ -14,7 +15,8 @@ namespace Holdfast.Hosting;
 /// <remarks>
 /// Keys: <c>DataDir</c>, <c>Flush</c> (sync | interval | async), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
-/// <c>ShutdownTimeoutSeconds</c>, and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
+/// <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
+/// <c>Alarms:MemoryHighWatermarkBytes</c> (overrides the fraction), <c>Alarms:DiskFreeLimitBytes</c> (50 MB), and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
 /// </remarks>
 internal static class HoldfastConfiguration
 {
@@ -59,6 +61,12 @@ internal static class HoldfastConfiguration
                 Heartbeat = TimeSpan.FromSeconds(Number(configuration, "Amqp:HeartbeatSeconds", (long)defaults.Heartbeat.TotalSeconds, 0, ushort.MaxValue)),
             },
             ShutdownTimeout = TimeSpan.FromSeconds(Number(configuration, "ShutdownTimeoutSeconds", 5, 1, 3600)),
+            Limits = new ResourceLimits
+            {
+                MemoryHighWatermarkBytes = Number(configuration, "Alarms:MemoryHighWatermarkBytes", 0, 0, long.MaxValue),
+                MemoryHighWatermarkFraction = Fraction(configuration, "Alarms:MemoryHighWatermarkFraction", 0.4),
+                DiskFreeLimitBytes = Number(configuration, "Alarms:DiskFreeLimitBytes", 50_000_000, 0, long.MaxValue),
+            },
         };
     }
 
@@ -69,6 +77,22 @@ internal static class HoldfastConfiguration
         "localhost" => IPAddress.Loopback,
         _ => IPAddress.TryParse(text, out var address) ? address : throw new FormatException($"Amqp:Bind '{text}' is not an IP address."),
     };
+
+    private static double Fraction(IConfiguration configuration, string key, double fallback)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || value > 1)
+        {
+            throw new FormatException($"{key} '{text}' is not a fraction above 0 and at most 1.");
+        }
+
+        return value;
+    }
 
     private static long Number(IConfiguration configuration, string key, long fallback, long min, long max)
     {

@@ -2,6 +2,8 @@ using System.Net;
 using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Connection;
 using Holdfast.Broker;
+using Holdfast.Broker.Alarms;
+using Holdfast.Broker.Security;
 using Holdfast.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -44,6 +46,8 @@ internal sealed class HoldfastServer : IAsyncDisposable
 
     public MessageBroker Broker { get; }
 
+    public ResourceMonitor? Alarms { get; private init; }
+
     public AmqpServer Amqp { get; }
 
     /// <summary>Where the AMQP listener is bound, with the real port when 0 was asked for.</summary>
@@ -58,13 +62,16 @@ internal sealed class HoldfastServer : IAsyncDisposable
         var store = await MessageStore.OpenAsync(options.Store).ConfigureAwait(false);
         try
         {
-            var broker = await MessageBroker.OpenAsync(store).ConfigureAwait(false);
+            var users = await UserDirectory.LoadAsync(store, options.Store.TimeProvider).ConfigureAwait(false);
+            var broker = await MessageBroker.OpenAsync(store, users).ConfigureAwait(false);
+            var alarms = new ResourceMonitor(options.Limits, options.Store.Directory, options.Store.TimeProvider, options.MemoryProbe, options.DiskFreeProbe);
             var amqp = new AmqpServer(
                 options.Amqp,
-                new GuestOnLoopbackAuthenticator(),
+                new UserDirectoryAuthenticator(users),
                 channelHandlers: new BrokerChannelHandlerFactory(broker),
                 observer: new LoggingConnectionObserver(loggerFactory.CreateLogger<AmqpConnection>()),
-                timeProvider: options.Store.TimeProvider);
+                timeProvider: options.Store.TimeProvider,
+                alarms: alarms);
             ListenOptions? amqpListener = null;
             var host = new HostBuilder()
                 .ConfigureServices(services =>
@@ -99,7 +106,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
 
             // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
             var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
-            return new HoldfastServer(options, store, broker, amqp, host, bound);
+            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms };
         }
         catch
         {
@@ -126,6 +133,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
         finally
         {
             _host.Dispose();
+            Alarms?.Dispose();
             Broker.Dispose();
             await Store.DisposeAsync().ConfigureAwait(false);
         }

@@ -1,3 +1,4 @@
+using Holdfast.Broker.Messages;
 using Holdfast.Broker.Routing;
 
 namespace Holdfast.Broker.Tests.Routing;
@@ -194,6 +195,26 @@ public sealed class RoutingTableTests
         Assert.Equal(["number", "xignored"], Route(table, "h", "", new TestHeaders(("size", (byte)5))));
         Assert.Equal(["xignored"], Route(table, "h", "", new TestHeaders(("size", "5"))));
         Assert.Equal(["xignored"], Route(table, "h", "", null));
+    }
+
+    [Fact]
+    public void Headers_match_mode_and_binding_identity_work_with_the_values_a_door_produces()
+    {
+        // Doors hand over long strings as TextValue and byte arrays as fresh arrays, never as .NET strings.
+        static Binding Bind(string queue, params (string, object?)[] args) =>
+            new(Destination.Queue(queue), "", args.ToDictionary(a => a.Item1, a => a.Item2));
+
+        var routes = ExchangeRoutes.Create("h", ExchangeKind.Headers)
+            .WithBinding(Bind("any", ("x-match", new TextValue("any")), ("format", new TextValue("pdf")), ("type", new TextValue("log"))))
+            .WithBinding(Bind("blob", ("sig", new byte[] { 1, 2, 3 })));
+        var table = RoutingTable.Empty.WithExchange(routes);
+
+        Assert.Equal(["any"], Route(table, "h", "", new TestHeaders(("type", new TextValue("log")))));
+
+        // Binding again with equal (not identical) byte-array arguments is the same binding.
+        var again = routes.WithBinding(Bind("blob", ("sig", new byte[] { 1, 2, 3 })));
+        Assert.Same(routes, again);
+        Assert.Equal(2, again.Bindings.Count);
     }
 
     private static string RandomKey(Random random, string[] words, bool allowWildcards)

@@ -23,17 +23,17 @@ public sealed class ProtocolErrorTests
     }
 
     [Fact]
-    public async Task Queue_declare_closes_only_its_channel_with_540_and_the_other_channels_keep_working()
+    public async Task A_channel_error_closes_only_its_channel_and_the_other_channels_keep_working()
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var connection = await broker.Factory().CreateConnectionAsync();
         await using var bystander = await connection.CreateChannelAsync();
         await using var channel = await connection.CreateChannelAsync();
 
-        var failure = await Assert.ThrowsAsync<OperationInterruptedException>(() => channel.QueueDeclareAsync("orders", durable: true, exclusive: false, autoDelete: false));
+        var failure = await Assert.ThrowsAsync<OperationInterruptedException>(() => channel.QueueDeclarePassiveAsync("no-such-queue"));
 
-        Assert.Equal(540, failure.ShutdownReason!.ReplyCode);
-        Assert.Equal("NOT_IMPLEMENTED - queue.declare is not implemented yet", failure.ShutdownReason.ReplyText);
+        Assert.Equal(404, failure.ShutdownReason!.ReplyCode);
+        Assert.Equal("NOT_FOUND - no queue 'no-such-queue' in vhost '/'", failure.ShutdownReason.ReplyText);
         Assert.Equal(50, failure.ShutdownReason.ClassId);
         Assert.Equal(10, failure.ShutdownReason.MethodId);
         Assert.False(channel.IsOpen);
@@ -104,7 +104,7 @@ public sealed class ProtocolErrorTests
     }
 
     [Fact]
-    public async Task A_publish_with_its_content_closes_the_channel_with_540_and_the_content_is_discarded()
+    public async Task A_refused_publish_closes_the_channel_and_its_content_is_discarded()
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
@@ -113,11 +113,14 @@ public sealed class ProtocolErrorTests
         await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
 
         var publish = new System.Buffers.ArrayBufferWriter<byte>();
-        FrameWriter.WriteContent(publish, 1, new BasicPublish(0, "", "q", false, false), default, new System.Buffers.ReadOnlySequence<byte>(new byte[10_000]), 4096);
+        FrameWriter.WriteContent(publish, 1, new BasicPublish(0, "no-such-exchange", "q", false, false), default, new System.Buffers.ReadOnlySequence<byte>(new byte[10_000]), 4096);
         await socket.SendAsync(publish.WrittenMemory);
 
+        // The body frames that follow the refused method must not be taken for frames out of sequence.
         var close = await socket.ExpectMethodAsync(AmqpMethodId.ChannelClose);
         Assert.Equal(1, close.Channel);
+        Assert.True(ChannelClose.TryDecodeArguments(close.Arguments, out var reason, out _));
+        Assert.Equal(404, reason.ReplyCode);
         await socket.SendMethodAsync(1, default(ChannelCloseOk));
 
         // The channel number is free again and the connection is fine.

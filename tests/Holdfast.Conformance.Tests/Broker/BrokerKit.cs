@@ -28,8 +28,12 @@ internal static class BrokerKit
         return ok.QueueName;
     }
 
+    /// <summary>
+    /// basic.publish of a UTF-8 body. On a confirm-tracking channel this completes with the ack (and throws on a nack or
+    /// return); the client waits for that without a timeout of its own, so it is bounded by <see cref="Wait"/> here.
+    /// </summary>
     public static Task PublishAsync(this IChannel channel, string exchange, string routingKey, string body, bool mandatory = false, BasicProperties? properties = null) =>
-        channel.BasicPublishAsync(exchange, routingKey, mandatory, properties ?? new BasicProperties(), System.Text.Encoding.UTF8.GetBytes(body)).AsTask();
+        channel.BasicPublishAsync(exchange, routingKey, mandatory, properties ?? new BasicProperties(), System.Text.Encoding.UTF8.GetBytes(body)).AsTask().WaitAsync(Wait);
 
     public static string Text(ReadOnlyMemory<byte> body) => System.Text.Encoding.UTF8.GetString(body.Span);
 
@@ -159,6 +163,29 @@ internal static class BrokerKit
         var reason = await closed.Task.WaitAsync(Wait);
         AssertReason(reason, code, text);
         return reason;
+    }
+
+    /// <summary>
+    /// True when the broker says it is RabbitMQ older than <paramref name="major"/>.<paramref name="minor"/>, for the few
+    /// behaviours RabbitMQ changed; every other broker (Holdfast included) is held to the newer behaviour.
+    /// </summary>
+    public static bool IsRabbitMqBefore(IConnection connection, int major, int minor)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var properties = connection.ServerProperties;
+        if (properties is null
+            || !properties.TryGetValue("product", out var product) || product is not byte[] productBytes
+            || System.Text.Encoding.UTF8.GetString(productBytes) != "RabbitMQ"
+            || !properties.TryGetValue("version", out var version) || version is not byte[] versionBytes)
+        {
+            return false;
+        }
+
+        var parts = System.Text.Encoding.UTF8.GetString(versionBytes).Split('.');
+        return parts.Length >= 2
+            && int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int actualMajor)
+            && int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int actualMinor)
+            && (actualMajor < major || (actualMajor == major && actualMinor < minor));
     }
 
     /// <summary>Polls an asynchronous condition (every 20 ms) until it holds, failing after <see cref="Wait"/>.</summary>

@@ -182,4 +182,19 @@ public sealed class ErrorTests
         Assert.Equal(full[..252] + "...", reason.ReplyText);
         await BrokerKit.AssertUsableAsync(connection);
     }
+
+    [Fact]
+    public async Task A_reply_text_of_exactly_255_bytes_is_not_cut()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var unique = BrokerKit.Unique("edge");
+        var queue = unique + new string('n', 219 - unique.Length); // "NOT_FOUND - no queue '" + 219 + "' in vhost '/'" = 255
+
+        var reason = await BrokerKit.RefusedAsync(() => channel.QueueDeclarePassiveAsync(queue), 404);
+
+        Assert.Equal($"NOT_FOUND - no queue '{queue}' in vhost '/'", reason.ReplyText);
+        Assert.Equal(255, reason.ReplyText.Length);
+    }
 }

@@ -124,18 +124,26 @@ public sealed class ExchangeTests
     }
 
     [Fact]
-    public async Task An_unknown_exchange_type_closes_the_connection_with_503_command_invalid()
+    public async Task An_unknown_exchange_type_is_406_and_closes_only_the_channel()
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var connection = await broker.Factory().CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
 
-        // RabbitMQ treats an unknown type as a hard (connection) error: COMMAND_INVALID.
+        if (BrokerKit.IsRabbitMqBefore(connection, 3, 13))
+        {
+            // RabbitMQ up to 3.12 made this a hard error, 503 COMMAND_INVALID, closing the whole connection;
+            // rabbitmq-server#11214 (3.13 and 4.x) made it a channel error. Holdfast follows the newer behaviour.
+            await BrokerKit.RefusedAsync(() => channel.ExchangeDeclareAsync(BrokerKit.Unique("x"), "x-no-such-type"), 503, "COMMAND_INVALID - unknown exchange type 'x-no-such-type'");
+            await connection.ClosedByServerAsync(503);
+            return;
+        }
+
         await BrokerKit.RefusedAsync(
             () => channel.ExchangeDeclareAsync(BrokerKit.Unique("x"), "x-no-such-type"),
-            503,
-            "COMMAND_INVALID - unknown exchange type 'x-no-such-type'");
-        await connection.ClosedByServerAsync(503);
+            406,
+            "PRECONDITION_FAILED - unknown exchange type 'x-no-such-type'");
+        await BrokerKit.AssertUsableAsync(connection);
     }
 
     [Fact]

@@ -46,14 +46,14 @@ internal static class MessageShape
             ["bytes"] = new byte[] { 0, 1, 2, 0x7f, 0x80, 0xff },
             ["binary"] = new BinaryTableValue([0xde, 0xad, 0xbe, 0xef, 0]),
             ["array"] = new List<object?> { 1, "two", true, null, new List<object?> { 3L, "four" }, new Dictionary<string, object?> { ["in-array"] = 5 } },
-            // No empty field array: RabbitMQ.Client 7 decodes an empty 'A' as null, whatever the broker sent.
+            // No empty field array or table here: RabbitMQ.Client 7 decodes an empty 'A' or 'F' as null, whatever
+            // the broker sent. ContentFidelityTests covers empty ones (and the types this client cannot write) raw.
             ["table"] = new Dictionary<string, object?>
             {
                 ["nested"] = new Dictionary<string, object?> { ["deeper"] = new Dictionary<string, object?> { ["deepest"] = "bottom" } },
                 ["list"] = new List<object?> { 1.25, 7m },
                 ["when"] = new AmqpTimestamp(0),
             },
-            ["empty-table"] = new Dictionary<string, object?>(),
         },
     };
 

@@ -226,8 +226,9 @@ public sealed class PublishTests
         await using var channel = await connection.CreateConfirmingChannelAsync();
         var queue = await channel.DeclareQueueAsync();
 
-        var publishes = Enumerable.Range(0, Count).Select(i => channel.PublishAsync("", queue, "m" + i)).ToArray();
-        await Task.WhenAll(publishes).WaitAsync(TimeSpan.FromSeconds(10));
+        // The client throttles to 128 outstanding confirms; the whole batch is bounded, not each publish.
+        var publishes = Enumerable.Range(0, Count).Select(i => channel.BasicPublishAsync("", queue, System.Text.Encoding.UTF8.GetBytes("m" + i)).AsTask()).ToArray();
+        await Task.WhenAll(publishes).WaitAsync(TimeSpan.FromSeconds(20));
 
         Assert.Equal((uint)Count, await connection.ReadyCountAsync(queue));
         await channel.QueueDeleteAsync(queue);
@@ -278,7 +279,7 @@ public sealed class PublishTests
         var queue = await channel.DeclareQueueAsync();
         var body = MessageShape.Body(16 * 1024 * 1024, seed: 16);
 
-        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { MessageId = "big" }, body);
+        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { MessageId = "big" }, body).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
 
         var got = await channel.BasicGetAsync(queue, autoAck: true);
         Assert.NotNull(got);

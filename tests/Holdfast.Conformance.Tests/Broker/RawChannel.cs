@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Framing;
 using Holdfast.Conformance.Tests.Support;
 
 namespace Holdfast.Conformance.Tests.Broker;
@@ -12,6 +14,9 @@ namespace Holdfast.Conformance.Tests.Broker;
 internal sealed class RawChannel : IAsyncDisposable
 {
     public const ushort Number = 1;
+
+    /// <summary>The frame-max RawAmqpSocket.HandshakeAsync agrees to.</summary>
+    public const uint FrameMax = 131072;
 
     private RawChannel(RawAmqpSocket socket) => Socket = socket;
 
@@ -63,8 +68,33 @@ internal sealed class RawChannel : IAsyncDisposable
     /// <summary>A basic.deliver and its content: the method, then the body (header frame skipped, body frames joined).</summary>
     public async Task<(BasicDeliver Deliver, byte[] Body)> ReadDeliveryAsync()
     {
-        var method = await ExpectAsync(AmqpMethodId.BasicDeliver);
-        Assert.True(BasicDeliver.TryDecodeArguments(method.Arguments, out var deliver, out var error), error.ToString());
+        var content = await ReadContentAsync(AmqpMethodId.BasicDeliver);
+        Assert.True(BasicDeliver.TryDecodeArguments(content.Method.Arguments, out var deliver, out var error), error.ToString());
+
+        // The decoded strings borrow the frame's payload, which this frame owns.
+        return (deliver, content.Body);
+    }
+
+    /// <summary>A content-carrying method (<paramref name="expected"/>), its header frame's payload as sent, and its joined body.</summary>
+    public async Task<(RawFrame Method, byte[] Header, byte[] Body)> ReadContentAsync(AmqpMethodId expected)
+    {
+        var method = await ExpectAsync(expected);
+        var (header, body) = await ReadContentOfAsync(method);
+        return (method, header, body);
+    }
+
+    /// <summary>The next method frame on the socket, whatever it is (heartbeats skipped).</summary>
+    public async Task<RawFrame> NextMethodAsync()
+    {
+        var frame = await NextFrameAsync();
+        Assert.Equal(FrameType.Method, frame.Type);
+        return frame;
+    }
+
+    /// <summary>The content header payload and joined body that follow a content-carrying <paramref name="method"/> frame.</summary>
+    public async Task<(byte[] Header, byte[] Body)> ReadContentOfAsync(RawFrame method)
+    {
+        ArgumentNullException.ThrowIfNull(method);
         var header = await NextFrameAsync();
         Assert.Equal(FrameType.Header, header.Type);
         long size = (long)BinaryPrimitives.ReadUInt64BigEndian(header.Payload.AsSpan(4, 8));
@@ -76,8 +106,19 @@ internal sealed class RawChannel : IAsyncDisposable
             body.AddRange(frame.Payload);
         }
 
-        // The decoded strings borrow the frame's payload, which this frame owns.
-        return (deliver, [.. body]);
+        return (header.Payload, [.. body]);
+    }
+
+    /// <summary>Sends basic.publish with a content header built from <paramref name="properties"/>; returns that header's payload bytes.</summary>
+    public async Task<byte[]> PublishAsync(string exchange, string routingKey, bool mandatory, Holdfast.Amqp.Codec.BasicProperties properties, byte[] body, bool immediate = false)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        FrameWriter.WriteContent(output, Number, new BasicPublish(0, exchange, routingKey, mandatory, immediate), properties, new ReadOnlySequence<byte>(body), FrameMax);
+        await Socket.SendAsync(output.WrittenMemory);
+        var header = new ContentHeader((ulong)body.Length, properties);
+        var payload = new byte[header.EncodedLength];
+        header.WriteTo(payload);
+        return payload;
     }
 
     public async Task CloseAsync()

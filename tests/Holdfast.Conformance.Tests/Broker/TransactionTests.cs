@@ -134,6 +134,11 @@ public sealed class TransactionTests
         await channel.TxSelectAsync();
 
         await channel.PublishAsync("", BrokerKit.Unique("nobody"), "bounces-at-commit", mandatory: true);
+
+        // A synchronous round trip on the same channel: a return sent before its reply would already have been
+        // dispatched (the client handles frames in order). Routing waits for the commit, so there is none yet.
+        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+        Assert.False(returned.Task.IsCompleted, "returned before tx.commit");
         await channel.TxCommitAsync();
 
         Assert.Equal(312, await returned.Task.WaitAsync(BrokerKit.Wait));

@@ -10,17 +10,22 @@ namespace Holdfast.Conformance.Tests.Durability;
 internal sealed class DurableBroker : IAsyncDisposable
 {
     private readonly StoreOptions _store;
+    private readonly Func<HoldfastServerOptions, HoldfastServerOptions>? _tune;
     private HoldfastServer? _server;
 
-    private DurableBroker(StoreOptions store) => _store = store;
+    private DurableBroker(StoreOptions store, Func<HoldfastServerOptions, HoldfastServerOptions>? tune)
+    {
+        _store = store;
+        _tune = tune;
+    }
 
     public HoldfastServer Server => _server ?? throw new InvalidOperationException("The broker is stopped.");
 
     public int Port => Server.AmqpEndPoint.Port;
 
-    public static async Task<DurableBroker> StartAsync(StoreOptions store)
+    public static async Task<DurableBroker> StartAsync(StoreOptions store, Func<HoldfastServerOptions, HoldfastServerOptions>? tune = null)
     {
-        var broker = new DurableBroker(store);
+        var broker = new DurableBroker(store, tune);
         await broker.StartAsync();
         return broker;
     }
@@ -34,7 +39,7 @@ internal sealed class DurableBroker : IAsyncDisposable
             Amqp = new AmqpServerOptions { HandshakeTimeout = TimeSpan.FromSeconds(5), CloseTimeout = TimeSpan.FromSeconds(2) },
             ShutdownTimeout = TimeSpan.FromSeconds(3),
         };
-        _server = await HoldfastServer.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
+        _server = await HoldfastServer.StartAsync(_tune is null ? options : _tune(options), NullLoggerFactory.Instance, CancellationToken.None);
     }
 
     /// <summary>A clean stop (connections closed with 320, store flushed), then a start on the same data.</summary>
@@ -53,12 +58,13 @@ internal sealed class DurableBroker : IAsyncDisposable
         }
     }
 
-    public ConnectionFactory Factory() => new()
+    public ConnectionFactory Factory(string user = "guest", string password = "guest", string virtualHost = "/") => new()
     {
         HostName = "127.0.0.1",
         Port = Port,
-        UserName = "guest",
-        Password = "guest",
+        UserName = user,
+        Password = password,
+        VirtualHost = virtualHost,
         AutomaticRecoveryEnabled = false,
         TopologyRecoveryEnabled = false,
         RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
