@@ -174,6 +174,8 @@ public sealed class VirtualHost : IDisposable
                 return Describe(existing);
             }
 
+            _ = QueueLimits.From(requested.Arguments); // Refuse bad arguments before anything is written.
+
             // Exclusive queues die with their connection, so they are never written down, durable or not.
             StoredQueue? stored = null;
             if (requested.Durable && !requested.Exclusive)
@@ -279,7 +281,7 @@ public sealed class VirtualHost : IDisposable
     /// queues is appended to the store once for all of them; the returned task completes when that
     /// append reaches the flush policy's point (at once when nothing was stored) and fails if it cannot.
     /// </summary>
-    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed)
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected)
     {
         var topology = _topology;
         var targets = scratch.Targets;
@@ -314,6 +316,18 @@ public sealed class VirtualHost : IDisposable
         }
 
         routed = targets.Count > 0;
+
+        // A queue full under reject-publish refuses the message; it still counts as routed (no return), and the publisher gets a nack.
+        rejected = false;
+        for (var i = targets.Count - 1; i >= 0; i--)
+        {
+            if (targets[i].RejectsPublish(message.Body.Length))
+            {
+                targets.RemoveAt(i);
+                rejected = true;
+            }
+        }
+
         var stored = scratch.StoredTargets;
         stored.Clear();
         if (message.Properties.IsPersistent)

@@ -245,12 +245,14 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
             case AmqpMethodId.BasicRecover:
             case AmqpMethodId.BasicRecoverAsync:
                 {
-                    // Both forms requeue everything unacked; only the synchronous one has a reply.
-                    _channel.Recover();
+                    // Both forms requeue everything unacked; only the synchronous one has a reply, which
+                    // RabbitMQ sends before the redeliveries start.
                     if (method == AmqpMethodId.BasicRecover)
                     {
                         Output.TrySendMethod(default(BasicRecoverOk));
                     }
+
+                    _channel.Recover();
 
                     return ChannelVerdict.Continue;
                 }

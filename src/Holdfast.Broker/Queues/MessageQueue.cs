@@ -25,6 +25,7 @@ public sealed class MessageQueue
     private int _nextConsumer;
     private long _nextSeq;
     private long _unacked;
+    private long _readyBytes;
     private bool _hadConsumer;
     private bool _deleted;
 
@@ -35,7 +36,10 @@ public sealed class MessageQueue
         ExclusiveOwner = exclusiveOwner;
         Stored = stored;
         _store = store;
+        Limits = QueueLimits.From(definition.Arguments);
     }
+
+    internal QueueLimits Limits { get; }
 
     public string Name => Definition.Name;
 
@@ -101,7 +105,8 @@ public sealed class MessageQueue
             {
                 // Whether a recovered message reached a consumer before the restart is not journalled,
                 // so every one is flagged as possibly delivered: a hint that must never say "new" wrongly.
-                _ready.Enqueue(new QueuedMessage(_nextSeq++, entry.Seq, null, entry.DeliveryCount, redelivered: true));
+                _ready.Enqueue(new QueuedMessage(_nextSeq++, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength });
+                _readyBytes += entry.RecordLength;
             }
         }
     }
@@ -116,7 +121,23 @@ public sealed class MessageQueue
             }
 
             _ready.Enqueue(new QueuedMessage(_nextSeq++, storeSeq, message, 0, redelivered: false));
+            _readyBytes += message.Body.Length;
             DispatchLocked();
+            DropHeadOverLimitLocked();
+        }
+    }
+
+    /// <summary>For reject-publish queues: whether one more message of this size would go over a limit, so the publisher must get a nack.</summary>
+    internal bool RejectsPublish(long bodySize)
+    {
+        if (!Limits.RejectsNewest)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            return Limits.Exceeded(_ready.Count + _returned.Count + 1, _readyBytes + bodySize);
         }
     }
 
@@ -210,6 +231,7 @@ public sealed class MessageQueue
                 entry.Redelivered = true;
                 entry.DeliveryCount++;
                 _returned.Enqueue(entry, entry.Seq);
+                _readyBytes += entry.ReadySize;
                 if (entry.IsStored && Stored is not null)
                 {
                     Observe(_store.RequeueAsync(Stored, entry.StoreSeq, FlushPolicy.Async));
@@ -242,6 +264,7 @@ public sealed class MessageQueue
             }
 
             _ready.Clear();
+            _readyBytes = 0;
             StoreAck(removed);
             return removed.Count;
         }
@@ -256,6 +279,7 @@ public sealed class MessageQueue
             messageCount = _ready.Count + _returned.Count;
             _ready.Clear();
             _returned.Clear();
+            _readyBytes = 0;
             var consumers = new List<Consumer>(_consumers);
             foreach (var consumer in consumers)
             {
@@ -323,10 +347,34 @@ public sealed class MessageQueue
         if (fromReturned)
         {
             entry = _returned.Dequeue();
-            return true;
+        }
+        else if (!_ready.TryDequeue(out entry!))
+        {
+            return false;
         }
 
-        return _ready.TryDequeue(out entry!);
+        _readyBytes -= entry.ReadySize;
+        return true;
+    }
+
+    /// <summary>drop-head: the oldest ready messages go until the queue is within its limits (dead-lettered once that exists).</summary>
+    private void DropHeadOverLimitLocked()
+    {
+        if (!Limits.IsBounded || Limits.RejectsNewest)
+        {
+            return;
+        }
+
+        List<QueuedMessage>? dropped = null;
+        while (Limits.Exceeded(_ready.Count + _returned.Count, _readyBytes) && TryTakeLocked(out var oldest))
+        {
+            (dropped ??= []).Add(oldest);
+        }
+
+        if (dropped is not null)
+        {
+            StoreAck(dropped);
+        }
     }
 
     /// <summary>Reads a recovered message's body from the store. False when the store no longer has it (it failed its check and was written off).</summary>

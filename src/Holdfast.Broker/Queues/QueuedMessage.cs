@@ -24,4 +24,10 @@ internal sealed class QueuedMessage(long seq, long storeSeq, BrokerMessage? mess
     public bool IsStored => StoreSeq >= 0;
 
     public long BodySize => Message?.Body.Length ?? 0;
+
+    /// <summary>The stored record's size, standing in for the body's while a recovered message has not been read back.</summary>
+    public long RecoveredSize { get; init; }
+
+    /// <summary>What the message counts against <c>x-max-length-bytes</c> while ready; fixed so adding and removing balance.</summary>
+    public long ReadySize => RecoveredSize > 0 ? RecoveredSize : BodySize;
 }

@@ -202,7 +202,7 @@ public sealed class BrokerChannel
         }
 
         var sequence = _confirms is null ? 0 : ++_publishSequence;
-        var write = _vhost.Publish(message, _scratch, out var routed);
+        var write = _vhost.Publish(message, _scratch, out var routed, out var rejected);
         if (!routed && mandatory)
         {
             _events.ReturnMessage(message, ReturnReason.NoRoute);
@@ -213,16 +213,16 @@ public sealed class BrokerChannel
             write.GetAwaiter().GetResult();
             if (sequence != 0)
             {
-                _confirms!.Complete(sequence, ack: true);
+                _confirms!.Complete(sequence, ack: !rejected);
             }
 
             return;
         }
 
-        _ = ConfirmWhenStoredAsync(write, sequence);
+        _ = ConfirmWhenStoredAsync(write, sequence, rejected);
     }
 
-    private async Task ConfirmWhenStoredAsync(ValueTask write, ulong sequence)
+    private async Task ConfirmWhenStoredAsync(ValueTask write, ulong sequence, bool rejected)
     {
         bool stored;
         try
@@ -239,7 +239,7 @@ public sealed class BrokerChannel
 
         if (sequence != 0)
         {
-            _confirms!.Complete(sequence, stored);
+            _confirms!.Complete(sequence, stored && !rejected);
         }
     }
 
@@ -262,7 +262,7 @@ public sealed class BrokerChannel
         var writes = new List<Task>();
         foreach (var (message, mandatory) in transaction.Publishes)
         {
-            var write = _vhost.Publish(message, _scratch, out var routed);
+            var write = _vhost.Publish(message, _scratch, out var routed, out _);
             if (!routed && mandatory)
             {
                 _events.ReturnMessage(message, ReturnReason.NoRoute);

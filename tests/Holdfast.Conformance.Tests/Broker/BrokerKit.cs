@@ -165,6 +165,15 @@ internal static class BrokerKit
         return reason;
     }
 
+    /// <summary>True when the broker on the other end says it is RabbitMQ (for the few places Holdfast deliberately does more).</summary>
+    public static bool IsRabbitMq(IConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return connection.ServerProperties is { } properties
+            && properties.TryGetValue("product", out var product) && product is byte[] bytes
+            && System.Text.Encoding.UTF8.GetString(bytes) == "RabbitMQ";
+    }
+
     /// <summary>
     /// True when the broker says it is RabbitMQ older than <paramref name="major"/>.<paramref name="minor"/>, for the few
     /// behaviours RabbitMQ changed; every other broker (Holdfast included) is held to the newer behaviour.

@@ -180,7 +180,7 @@ public sealed class BrokerCrashTests(ITestOutputHelper output) : IDisposable
             output.WriteLine(
                 $"cycle {cycle}: ready after {startup.TotalMilliseconds:F0} ms ({Recovered(broker)}); queue held {held} (at least {mustHold} required); " +
                 $"killed {killAfter.TotalMilliseconds} ms into publishing: {published} published, {confirmed} confirmed" +
-                (consumer is null ? string.Empty : $"; consumer got {consumer.Deliveries}, acked {consumer.Acked} (ack every {ackEvery}), {consumer.AfterKill} more after the broker was gone"));
+                (consumer is null ? string.Empty : $"; consumer got {consumer.Deliveries}, acked {consumer.Acked} (ack every {ackEvery}), {consumer.AfterKill} more after the broker was gone, last ack {Relative(Stopwatch.GetElapsedTime(consumer.LastAck, _ledger.Kills[cycle]))} the SIGKILL"));
         }
         finally
         {
@@ -444,6 +444,8 @@ public sealed class BrokerCrashTests(ITestOutputHelper output) : IDisposable
 
         public int AfterKill { get; private set; }
 
+        public long LastAck { get; private set; }
+
         public Exception? FailureBeforeKill => Volatile.Read(ref _failureBeforeKill);
 
         public override async Task HandleBasicDeliverAsync(string consumerTag, ulong deliveryTag, bool redelivered, string exchange, string routingKey, IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
@@ -469,6 +471,7 @@ public sealed class BrokerCrashTests(ITestOutputHelper output) : IDisposable
             }
 
             Acked += _unacked.Count;
+            LastAck = Stopwatch.GetTimestamp();
             _unacked.Clear();
             try
             {
