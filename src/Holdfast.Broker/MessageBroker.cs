@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Holdfast.Broker.Queues;
 using Holdfast.Broker.Security;
 using Holdfast.Broker.Sessions;
 using Holdfast.Broker.Topology;
@@ -21,6 +22,9 @@ public sealed class MessageBroker : IDisposable
     }
 
     public MessageStore Store { get; }
+
+    /// <summary>Bodies held in memory by queues, against the budget above which queues page to the store.</summary>
+    public MessageMemory Memory { get; } = new();
 
     /// <summary>Users and their permissions; null runs without permission checks (embedded use and some tests).</summary>
     public UserDirectory? Users { get; }
@@ -69,7 +73,9 @@ public sealed class MessageBroker : IDisposable
 
         foreach (var stored in store.Queues)
         {
-            if (!named.Contains(stored.Name) && TopologyFormat.TryParseStoredQueueName(stored.Name, out _, out _))
+            // Page indexes held transient messages of the previous run, which a restart does not keep.
+            var paged = stored.Name.StartsWith(MessageQueue.PagePrefix, StringComparison.Ordinal);
+            if (paged || (!named.Contains(stored.Name) && TopologyFormat.TryParseStoredQueueName(stored.Name, out _, out _)))
             {
                 await store.DeleteQueueAsync(stored, FlushPolicy.Sync).ConfigureAwait(false);
             }
@@ -88,7 +94,7 @@ public sealed class MessageBroker : IDisposable
     }
 
     /// <summary>The vhost's exchanges and queues, made (with the predeclared amq.* exchanges) on first use. Whether the vhost may be used is the user directory's call.</summary>
-    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, store) => new VirtualHost(n, store), Store);
+    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, broker) => new VirtualHost(n, broker.Store, broker.Memory), this);
 
     public BrokerChannel OpenChannel(string virtualHost, long connectionId, string user, IChannelEvents events) =>
         new(GetVirtualHost(virtualHost), connectionId, user, events, Users);

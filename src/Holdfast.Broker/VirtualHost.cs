@@ -26,12 +26,14 @@ public sealed class VirtualHost : IDisposable
 
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private readonly MessageStore _store;
+    private readonly MessageMemory _memory;
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
 
-    internal VirtualHost(string name, MessageStore store)
+    internal VirtualHost(string name, MessageStore store, MessageMemory memory)
     {
         Name = name;
         _store = store;
+        _memory = memory;
         foreach (var (exchange, kind, isInternal) in Predeclared)
         {
             AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
@@ -184,7 +186,7 @@ public sealed class VirtualHost : IDisposable
                 await Durably(_store.PutMetadataAsync(TopologyFormat.QueueKey(Name, requested.Name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
             }
 
-            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store);
+            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory);
             AddQueue(created);
             return Describe(created);
         }
@@ -328,16 +330,31 @@ public sealed class VirtualHost : IDisposable
             }
         }
 
+        // Each target's index: the durable one for a persistent message, else under memory pressure
+        // the queue's page index; one record in the store serves them all.
+        var paging = _memory.OverBudget;
         var stored = scratch.StoredTargets;
+        var indexes = scratch.Indexes;
         stored.Clear();
-        if (message.Properties.IsPersistent)
+        indexes.Clear();
+        var durable = false;
+        foreach (var queue in targets)
         {
-            foreach (var queue in targets)
+            StoredQueue? index = null;
+            if (message.Properties.IsPersistent && queue.Stored is { } durableIndex)
             {
-                if (queue.Stored is { } index)
-                {
-                    stored.Add(index);
-                }
+                index = durableIndex;
+                durable = true;
+            }
+            else if (paging)
+            {
+                index = queue.PageIndexOrStart();
+            }
+
+            indexes.Add(index);
+            if (index is not null)
+            {
+                stored.Add(index);
             }
         }
 
@@ -351,7 +368,8 @@ public sealed class VirtualHost : IDisposable
             seqs = scratch.Seqs(stored.Count);
             try
             {
-                write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs);
+                // Paged copies only need to reach the OS: a transient message does not outlive a restart anyway.
+                write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, durable ? null : FlushPolicy.Async);
             }
             catch (ArgumentException ex)
             {
@@ -359,14 +377,48 @@ public sealed class VirtualHost : IDisposable
             }
         }
 
+        List<(MessageQueue Queue, QueuedMessage Entry)>? paged = paging && stored.Count > 0 ? [] : null;
         var next = 0;
-        foreach (var queue in targets)
+        for (var i = 0; i < targets.Count; i++)
         {
-            var storeSeq = message.Properties.IsPersistent && queue.Stored is not null ? seqs[next++] : -1;
-            queue.Enqueue(message, storeSeq);
+            var index = indexes[i];
+            var entry = targets[i].Enqueue(message, index, index is null ? -1 : seqs[next++]);
+            if (paged is not null && entry is { IsStored: true })
+            {
+                paged.Add((targets[i], entry));
+            }
+        }
+
+        if (paged is { Count: > 0 })
+        {
+            // The body may leave memory only once its record can be read back.
+            var written = write.AsTask();
+            _ = ReleaseWhenWrittenAsync(written, paged);
+            write = new ValueTask(written);
         }
 
         return write;
+    }
+
+    private static async Task ReleaseWhenWrittenAsync(Task written, List<(MessageQueue Queue, QueuedMessage Entry)> paged)
+    {
+        try
+        {
+#pragma warning disable VSTHRD003 // The store's append, started by this publish.
+            await written.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+        }
+#pragma warning disable CA1031 // A failed write keeps the bodies in memory; the publisher hears of it through its confirm.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return;
+        }
+
+        foreach (var (queue, entry) in paged)
+        {
+            queue.ReleaseBody(entry);
+        }
     }
 
     // ---- recovery ----
@@ -381,7 +433,7 @@ public sealed class VirtualHost : IDisposable
 
     internal void RestoreQueue(QueueDefinition definition, StoredQueue stored)
     {
-        var queue = new MessageQueue(Name, definition, null, stored, _store);
+        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory);
         queue.Recover(_store.ListLive(stored));
         AddQueue(queue);
     }
@@ -469,6 +521,11 @@ public sealed class VirtualHost : IDisposable
         var topology = _topology;
         _topology = topology with { Queues = topology.Queues.Remove(queue.Name), Routes = topology.Routes.WithoutQueue(queue.Name) };
         var consumers = queue.MarkDeleted(out var messageCount);
+        if (queue.PageIndex is { } page)
+        {
+            await Durably(_store.DeleteQueueAsync(page, FlushPolicy.Async)).ConfigureAwait(false);
+        }
+
         foreach (var consumer in consumers)
         {
             consumer.Channel.CancelledByBroker(consumer);

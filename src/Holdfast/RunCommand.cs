@@ -19,9 +19,12 @@ internal static class RunCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Directory holding the store.", DefaultValueFactory = _ => "data" };
         var flush = new Option<string>("--flush") { Description = "Flush policy: sync (fsync before confirm, the default), interval or async.", DefaultValueFactory = _ => "sync" };
         var amqpPort = new Option<int>("--amqp-port") { Description = "TCP port of the AMQP 0-9-1 listener (0 picks a free one).", DefaultValueFactory = _ => 5672 };
+        var amqpsPort = new Option<int>("--amqps-port") { Description = "TCP port of the AMQPS (AMQP over TLS) listener (0 picks a free one); none unless given. Needs --tls-cert." };
+        var tlsCert = new Option<string>("--tls-cert") { Description = "PEM file with the server certificate (then any intermediates, and the private key unless --tls-key is given)." };
+        var tlsKey = new Option<string>("--tls-key") { Description = "PEM file with the certificate's private key (unencrypted)." };
         var bind = new Option<string>("--bind") { Description = "Address the listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
         var config = new Option<string?>("--config") { Description = $"JSON settings file (default: {HoldfastConfiguration.DefaultFileName} in the working directory, if present). Environment variables HOLDFAST_* override it; command-line options override both." };
-        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush, amqpPort, bind, config };
+        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush, amqpPort, amqpsPort, tlsCert, tlsKey, bind, config };
         command.SetAction(async (parse, cancellation) =>
         {
             // Only options actually typed override the file and the environment; their defaults do not.
@@ -29,6 +32,9 @@ internal static class RunCommand
             AddIfGiven(parse, dataDir, "DataDir", overrides);
             AddIfGiven(parse, flush, "Flush", overrides);
             AddIfGiven(parse, amqpPort, "Amqp:Port", overrides);
+            AddIfGiven(parse, amqpsPort, "Amqps:Port", overrides);
+            AddIfGiven(parse, tlsCert, "Tls:CertFile", overrides);
+            AddIfGiven(parse, tlsKey, "Tls:KeyFile", overrides);
             AddIfGiven(parse, bind, "Amqp:Bind", overrides);
             var configuration = HoldfastConfiguration.Build(parse.GetValue(config), overrides);
             return await RunAsync(configuration, cancellation).ConfigureAwait(false);
@@ -73,7 +79,18 @@ internal static class RunCommand
             await output.WriteLineAsync("holdfast: warning: " + warning).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: ready: AMQP on {server.AmqpEndPoint}; press Ctrl+C to stop.")).ConfigureAwait(false);
+        if (options.AmqpsPort is null && options.TlsCertFile is not null)
+        {
+            await output.WriteLineAsync("holdfast: warning: a TLS certificate is configured but no AMQPS port (--amqps-port, Amqps:Port): no TLS listener.").ConfigureAwait(false);
+        }
+        else if (server.Tls is { } tls && tls.Certificate.NotAfter < DateTime.Now)
+        {
+            await output.WriteLineAsync($"holdfast: warning: the TLS certificate in {tls.CertFile} has expired ({tls}).").ConfigureAwait(false);
+        }
+
+        // One line, "AMQP on <endpoint>;" first: scripts and tests read the port from it.
+        string tlsListener = server.AmqpsEndPoint is { } amqps ? string.Create(CultureInfo.InvariantCulture, $" AMQPS (TLS) on {amqps} ({server.Tls});") : "";
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: ready: AMQP on {server.AmqpEndPoint};{tlsListener} press Ctrl+C to stop.")).ConfigureAwait(false);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellation).ConfigureAwait(false);

@@ -22,6 +22,8 @@ public sealed class MessageQueue
     private readonly PriorityQueue<QueuedMessage, long> _returned = new();
     private readonly List<Consumer> _consumers = [];
     private readonly MessageStore _store;
+    private readonly MessageMemory _memory;
+    private Task<StoredQueue>? _pageDeclare;
     private int _nextConsumer;
     private long _nextSeq;
     private long _unacked;
@@ -29,13 +31,14 @@ public sealed class MessageQueue
     private bool _hadConsumer;
     private bool _deleted;
 
-    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store)
+    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory)
     {
         VirtualHost = virtualHost;
         Definition = definition;
         ExclusiveOwner = exclusiveOwner;
         Stored = stored;
         _store = store;
+        _memory = memory;
         Limits = QueueLimits.From(definition.Arguments);
     }
 
@@ -51,6 +54,12 @@ public sealed class MessageQueue
     public long? ExclusiveOwner { get; }
 
     internal StoredQueue? Stored { get; }
+
+    /// <summary>Where this queue pages messages under memory pressure; made on first need, deleted with the queue and at every start.</summary>
+    internal StoredQueue? PageIndex { get; private set; }
+
+    /// <summary>The store-name prefix of page indexes, which no restart keeps.</summary>
+    internal const string PagePrefix = "~page/";
 
     public long ReadyCount
     {
@@ -105,25 +114,62 @@ public sealed class MessageQueue
             {
                 // Whether a recovered message reached a consumer before the restart is not journalled,
                 // so every one is flagged as possibly delivered: a hint that must never say "new" wrongly.
-                _ready.Enqueue(new QueuedMessage(_nextSeq++, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength });
+                _ready.Enqueue(new QueuedMessage(_nextSeq++, Stored, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength });
                 _readyBytes += entry.RecordLength;
             }
         }
     }
 
-    internal void Enqueue(BrokerMessage message, long storeSeq)
+    /// <returns>The queue's entry for the message, or null when the queue is gone.</returns>
+    internal QueuedMessage? Enqueue(BrokerMessage message, StoredQueue? index, long storeSeq)
     {
         lock (_gate)
         {
             if (_deleted)
             {
-                return;
+                return null;
             }
 
-            _ready.Enqueue(new QueuedMessage(_nextSeq++, storeSeq, message, 0, redelivered: false));
+            var entry = new QueuedMessage(_nextSeq++, storeSeq >= 0 ? index : null, storeSeq, message, 0, redelivered: false);
+            Hold(entry);
+            _ready.Enqueue(entry);
             _readyBytes += message.Body.Length;
             DispatchLocked();
             DropHeadOverLimitLocked();
+            return entry;
+        }
+    }
+
+    /// <summary>The page index, or null while it is still being made (the message then stays in memory).</summary>
+    internal StoredQueue? PageIndexOrStart()
+    {
+        lock (_gate)
+        {
+            if (PageIndex is not null || _deleted)
+            {
+                return PageIndex;
+            }
+
+            if (_pageDeclare is null)
+            {
+                _pageDeclare = _store.DeclareQueueAsync(PagePrefix + Guid.NewGuid().ToString("N"), FlushPolicy.Async);
+                _ = AdoptPageIndexAsync(_pageDeclare);
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Once a paged message's record is written, its body leaves memory; it is read back when delivered.</summary>
+    internal void ReleaseBody(QueuedMessage entry)
+    {
+        lock (_gate)
+        {
+            if (entry.IsStored && entry.Message is not null)
+            {
+                Forget(entry);
+                entry.Message = null;
+            }
         }
     }
 
@@ -208,6 +254,11 @@ public sealed class MessageQueue
         lock (_gate)
         {
             _unacked -= entries.Count;
+            foreach (var entry in entries)
+            {
+                Forget(entry);
+            }
+
             if (!_deleted)
             {
                 StoreAck(entries);
@@ -232,9 +283,9 @@ public sealed class MessageQueue
                 entry.DeliveryCount++;
                 _returned.Enqueue(entry, entry.Seq);
                 _readyBytes += entry.ReadySize;
-                if (entry.IsStored && Stored is not null)
+                if (entry.IsStored && entry.Index == Stored)
                 {
-                    Observe(_store.RequeueAsync(Stored, entry.StoreSeq, FlushPolicy.Async));
+                    Observe(_store.RequeueAsync(Stored!, entry.StoreSeq, FlushPolicy.Async));
                 }
             }
 
@@ -265,6 +316,11 @@ public sealed class MessageQueue
 
             _ready.Clear();
             _readyBytes = 0;
+            foreach (var entry in removed)
+            {
+                Forget(entry);
+            }
+
             StoreAck(removed);
             return removed.Count;
         }
@@ -277,6 +333,16 @@ public sealed class MessageQueue
         {
             _deleted = true;
             messageCount = _ready.Count + _returned.Count;
+            foreach (var entry in _ready)
+            {
+                Forget(entry);
+            }
+
+            foreach (var (entry, _) in _returned.UnorderedItems)
+            {
+                Forget(entry);
+            }
+
             _ready.Clear();
             _returned.Clear();
             _readyBytes = 0;
@@ -373,6 +439,11 @@ public sealed class MessageQueue
 
         if (dropped is not null)
         {
+            foreach (var entry in dropped)
+            {
+                Forget(entry);
+            }
+
             StoreAck(dropped);
         }
     }
@@ -385,7 +456,7 @@ public sealed class MessageQueue
             return true;
         }
 
-        if (Stored is null || !_store.TryRead(Stored, entry.StoreSeq, out var stored))
+        if (!entry.IsStored || !_store.TryRead(entry.Index!, entry.StoreSeq, out var stored))
         {
             return false;
         }
@@ -396,37 +467,97 @@ public sealed class MessageQueue
             entry.Message = StoredMessageFormat.Read(stored!.Payload.ToArray());
         }
 
+        Hold(entry);
         return true;
     }
 
     /// <summary>A message delivered with no-ack is gone the moment it is sent.</summary>
     private void SettleLocked(QueuedMessage entry)
     {
-        if (entry.IsStored && Stored is not null)
+        Forget(entry);
+        if (entry.IsStored)
         {
-            Observe(_store.AckAsync(Stored, entry.StoreSeq, FlushPolicy.Async));
+            Observe(_store.AckAsync(entry.Index!, entry.StoreSeq, FlushPolicy.Async));
         }
     }
 
+    /// <summary>One ack record per index the entries live in (the durable one and the page one).</summary>
     private void StoreAck(List<QueuedMessage> entries)
     {
-        if (Stored is null)
-        {
-            return;
-        }
-
-        var seqs = new List<long>(entries.Count);
+        List<long>? durable = null;
+        List<long>? paged = null;
         foreach (var entry in entries)
         {
-            if (entry.IsStored)
+            if (!entry.IsStored)
             {
-                seqs.Add(entry.StoreSeq);
+                continue;
+            }
+
+            if (entry.Index == Stored)
+            {
+                (durable ??= []).Add(entry.StoreSeq);
+            }
+            else if (entry.Index == PageIndex)
+            {
+                (paged ??= []).Add(entry.StoreSeq);
             }
         }
 
-        if (seqs.Count > 0)
+        if (durable is not null)
         {
-            Observe(_store.AckAsync(Stored, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seqs), FlushPolicy.Async));
+            Observe(_store.AckAsync(Stored!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(durable), FlushPolicy.Async));
+        }
+
+        if (paged is not null)
+        {
+            Observe(_store.AckAsync(PageIndex!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paged), FlushPolicy.Async));
+        }
+    }
+
+    private void Hold(QueuedMessage entry)
+    {
+        if (entry.Message is not null && !entry.Held)
+        {
+            entry.Held = true;
+            _memory.Add(entry.Message.Body.Length);
+        }
+    }
+
+    /// <summary>The entry's body no longer counts against memory (it left the queue, or was paged out).</summary>
+    private void Forget(QueuedMessage entry)
+    {
+        if (entry.Held)
+        {
+            entry.Held = false;
+            _memory.Remove(entry.Message?.Body.Length ?? 0);
+        }
+    }
+
+    private async Task AdoptPageIndexAsync(Task<StoredQueue> declare)
+    {
+        try
+        {
+#pragma warning disable VSTHRD003 // The store's own task, started just above.
+            var index = await declare.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+            bool orphan;
+            lock (_gate)
+            {
+                orphan = _deleted;
+                PageIndex = orphan ? null : index;
+            }
+
+            if (orphan)
+            {
+                Observe(_store.DeleteQueueAsync(index, FlushPolicy.Async));
+            }
+        }
+        catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
+        {
+            lock (_gate)
+            {
+                _pageDeclare = null; // Messages stay in memory; the next publish under pressure tries again.
+            }
         }
     }
 

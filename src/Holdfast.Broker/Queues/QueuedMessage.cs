@@ -1,4 +1,5 @@
 using Holdfast.Broker.Messages;
+using Holdfast.Storage;
 
 namespace Holdfast.Broker.Queues;
 
@@ -6,12 +7,15 @@ namespace Holdfast.Broker.Queues;
 /// One message in one queue. <see cref="Message"/> is null only for a message recovered from the
 /// store whose body has not been read back yet; it is read when first delivered.
 /// </summary>
-internal sealed class QueuedMessage(long seq, long storeSeq, BrokerMessage? message, int deliveryCount, bool redelivered)
+internal sealed class QueuedMessage(long seq, StoredQueue? index, long storeSeq, BrokerMessage? message, int deliveryCount, bool redelivered)
 {
     /// <summary>The queue's order: ready messages go out, and requeued ones go back, by this number.</summary>
     public long Seq { get; } = seq;
 
-    /// <summary>The message's sequence number in the store's index of this queue, or -1 when it is held in memory only.</summary>
+    /// <summary>The store index holding the message: the queue's durable index, its page index, or null when held in memory only.</summary>
+    public StoredQueue? Index { get; } = index;
+
+    /// <summary>The message's sequence number in <see cref="Index"/>.</summary>
     public long StoreSeq { get; } = storeSeq;
 
     public BrokerMessage? Message { get; set; } = message;
@@ -21,7 +25,10 @@ internal sealed class QueuedMessage(long seq, long storeSeq, BrokerMessage? mess
 
     public bool Redelivered { get; set; } = redelivered;
 
-    public bool IsStored => StoreSeq >= 0;
+    public bool IsStored => Index is not null && StoreSeq >= 0;
+
+    /// <summary>Whether the body's bytes are counted in <see cref="MessageMemory"/>.</summary>
+    public bool Held { get; set; }
 
     public long BodySize => Message?.Body.Length ?? 0;
 

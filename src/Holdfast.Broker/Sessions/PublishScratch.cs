@@ -16,6 +16,9 @@ internal sealed class PublishScratch
 
     public List<StoredQueue> StoredTargets { get; } = [];
 
+    /// <summary>Per target, the index its copy goes to (null: memory only).</summary>
+    public List<StoredQueue?> Indexes { get; } = [];
+
     public ArrayBufferWriter<byte> Encoded { get; } = new(256);
 
     public Span<long> Seqs(int count)

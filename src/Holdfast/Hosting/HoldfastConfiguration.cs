@@ -15,7 +15,8 @@ namespace Holdfast.Hosting;
 /// <remarks>
 /// Keys: <c>DataDir</c>, <c>Flush</c> (sync | interval | async), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
-/// <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
+/// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
+/// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
 /// <c>Alarms:MemoryHighWatermarkBytes</c> (overrides the fraction), <c>Alarms:DiskFreeLimitBytes</c> (50 MB), and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
 /// </remarks>
 internal static class HoldfastConfiguration
@@ -54,6 +55,9 @@ internal static class HoldfastConfiguration
             },
             AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
             AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),
+            AmqpsPort = string.IsNullOrWhiteSpace(configuration["Amqps:Port"]) ? null : (int)Number(configuration, "Amqps:Port", 0, 0, ushort.MaxValue),
+            TlsCertFile = NullIfBlank(configuration["Tls:CertFile"]),
+            TlsKeyFile = NullIfBlank(configuration["Tls:KeyFile"]),
             Amqp = defaults with
             {
                 ChannelMax = (ushort)Number(configuration, "Amqp:ChannelMax", defaults.ChannelMax, 0, ushort.MaxValue),
@@ -77,6 +81,8 @@ internal static class HoldfastConfiguration
         "localhost" => IPAddress.Loopback,
         _ => IPAddress.TryParse(text, out var address) ? address : throw new FormatException($"Amqp:Bind '{text}' is not an IP address."),
     };
+
+    private static string? NullIfBlank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
 
     private static double Fraction(IConfiguration configuration, string key, double fallback)
     {

@@ -17,9 +17,9 @@ using Microsoft.Extensions.Logging;
 namespace Holdfast.Hosting;
 
 /// <summary>
-/// A running broker: the store, recovered before anything listens, and the AMQP listener on Kestrel.
-/// <c>holdfast run</c> starts one; tests start one in-process on port 0 and read
-/// <see cref="AmqpEndPoint"/>.
+/// A running broker: the store, recovered before anything listens, and the AMQP listener on Kestrel (with
+/// an AMQPS one, TLS on the same connection handler, when asked for). <c>holdfast run</c> starts one; tests
+/// start one in-process on port 0 and read <see cref="AmqpEndPoint"/> (and <see cref="AmqpsEndPoint"/>).
 /// </summary>
 /// <remarks>
 /// Stopping follows the order that loses nothing: stop accepting, close every connection with 320
@@ -53,18 +53,39 @@ internal sealed class HoldfastServer : IAsyncDisposable
     /// <summary>Where the AMQP listener is bound, with the real port when 0 was asked for.</summary>
     public IPEndPoint AmqpEndPoint { get; }
 
+    /// <summary>Where the AMQPS (TLS) listener is bound, with the real port when 0 was asked for; null when there is none.</summary>
+    public IPEndPoint? AmqpsEndPoint { get; private init; }
+
+    /// <summary>The AMQPS listener's certificate; null when there is no TLS listener.</summary>
+    public TlsCertificate? Tls { get; private init; }
+
     public static async Task<HoldfastServer> StartAsync(HoldfastServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
 
-        // Recovery first: no client may connect to a store that has not finished recovering.
-        var store = await MessageStore.OpenAsync(options.Store).ConfigureAwait(false);
+        // The certificate before the store, so that a bad file fails the start at once rather than after recovery.
+        var tls = TlsCertificate.LoadFor(options);
+        MessageStore store;
+        try
+        {
+            // Recovery first: no client may connect to a store that has not finished recovering.
+            store = await MessageStore.OpenAsync(options.Store).ConfigureAwait(false);
+        }
+        catch
+        {
+            tls?.Dispose();
+            throw;
+        }
+
         try
         {
             var users = await UserDirectory.LoadAsync(store, options.Store.TimeProvider).ConfigureAwait(false);
             var broker = await MessageBroker.OpenAsync(store, users).ConfigureAwait(false);
             var alarms = new ResourceMonitor(options.Limits, options.Store.Directory, options.Store.TimeProvider, options.MemoryProbe, options.DiskFreeProbe);
+
+            // Queues page to disk from half the high-water mark, as RabbitMQ does, so the alarm is the last resort.
+            broker.Memory.LimitBytes = options.PagingThresholdBytes > 0 ? options.PagingThresholdBytes : alarms.MemoryLimitBytes / 2;
             var amqp = new AmqpServer(
                 options.Amqp,
                 new UserDirectoryAuthenticator(users),
@@ -73,6 +94,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
                 timeProvider: options.Store.TimeProvider,
                 alarms: alarms);
             ListenOptions? amqpListener = null;
+            ListenOptions? amqpsListener = null;
             var host = new HostBuilder()
                 .ConfigureServices(services =>
                 {
@@ -91,6 +113,18 @@ internal sealed class HoldfastServer : IAsyncDisposable
                             listen.UseConnectionHandler<AmqpConnectionHandler>();
                             amqpListener = listen;
                         });
+                        if (tls is not null)
+                        {
+                            // The same handler behind SslStream. TLS first: middleware runs in the order added, the handler
+                            // last. No HTTP protocols, so no ALPN (h2, http/1.1) is offered on an AMQP port.
+                            kestrel.Listen(options.AmqpBindAddress, options.AmqpsPort!.Value, listen =>
+                            {
+                                listen.Protocols = HttpProtocols.None;
+                                listen.UseHttps(tls.ToConnectionAdapterOptions(options.Amqp.HandshakeTimeout));
+                                listen.UseConnectionHandler<AmqpConnectionHandler>();
+                                amqpsListener = listen;
+                            });
+                        }
                     })
                     .Configure(_ => { }))
                 .Build();
@@ -106,10 +140,12 @@ internal sealed class HoldfastServer : IAsyncDisposable
 
             // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
             var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
-            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms };
+            var boundTls = tls is null ? null : amqpsListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpsPort!.Value);
+            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms, AmqpsEndPoint = boundTls, Tls = tls };
         }
         catch
         {
+            tls?.Dispose();
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -134,6 +170,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
         {
             _host.Dispose();
             Alarms?.Dispose();
+            Tls?.Dispose();
             Broker.Dispose();
             await Store.DisposeAsync().ConfigureAwait(false);
         }

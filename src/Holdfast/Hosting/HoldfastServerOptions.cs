@@ -5,7 +5,7 @@ using Holdfast.Storage;
 
 namespace Holdfast.Hosting;
 
-/// <summary>Everything a running broker needs, already parsed: the store, the AMQP listener and its protocol limits.</summary>
+/// <summary>Everything a running broker needs, already parsed: the store, the AMQP listeners and their protocol limits.</summary>
 internal sealed record HoldfastServerOptions
 {
     public StoreOptions Store { get; init; } = new();
@@ -15,10 +15,25 @@ internal sealed record HoldfastServerOptions
     /// <summary>0 asks the OS for a free port; <see cref="HoldfastServer.AmqpEndPoint"/> says which.</summary>
     public int AmqpPort { get; init; } = 5672;
 
+    /// <summary>
+    /// Port of the AMQPS listener (AMQP over TLS, on the same address and connection handler): null for none, 0 asks
+    /// the OS for a free one; <see cref="HoldfastServer.AmqpsEndPoint"/> says which. Needs <see cref="TlsCertFile"/>.
+    /// </summary>
+    public int? AmqpsPort { get; init; }
+
+    /// <summary>PEM file with the server certificate first, then any intermediates, and the private key if <see cref="TlsKeyFile"/> is not given.</summary>
+    public string? TlsCertFile { get; init; }
+
+    /// <summary>PEM file with the certificate's private key (unencrypted); null when it is in <see cref="TlsCertFile"/>.</summary>
+    public string? TlsKeyFile { get; init; }
+
     public AmqpServerOptions Amqp { get; init; } = new();
 
     /// <summary>When publishers are blocked: the memory high-water mark and the free-disk limit.</summary>
     public ResourceLimits Limits { get; init; } = new();
+
+    /// <summary>Bytes of message bodies queues may hold in memory before paging new messages to disk; 0 means half the memory high-water mark.</summary>
+    public long PagingThresholdBytes { get; init; }
 
     /// <summary>Stand-ins for the memory and free-disk probes, so tests can raise the alarms.</summary>
     public Func<long>? MemoryProbe { get; init; }

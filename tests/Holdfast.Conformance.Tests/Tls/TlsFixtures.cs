@@ -1,0 +1,157 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Holdfast.Amqp.Connection;
+using Holdfast.Hosting;
+using Holdfast.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
+
+namespace Holdfast.Conformance.Tests.Tls;
+
+/// <summary>
+/// A self-signed server certificate made for the test (subject and SAN localhost and 127.0.0.1, server
+/// authentication), written as PEM: the certificate alone, the key alone, and both in one file.
+/// </summary>
+internal sealed class TestCertificate : IDisposable
+{
+    private TestCertificate(string directory, string name, X509Certificate2 certificate, string keyPem, X509Certificate2? issuer)
+    {
+        Certificate = certificate;
+        CertFile = Path.Combine(directory, name + ".crt.pem");
+        KeyFile = Path.Combine(directory, name + ".key.pem");
+        CombinedFile = Path.Combine(directory, name + ".pem");
+        string certPem = certificate.ExportCertificatePem() + "\n" + (issuer is null ? "" : issuer.ExportCertificatePem() + "\n");
+        File.WriteAllText(CertFile, certPem);
+        File.WriteAllText(KeyFile, keyPem);
+        File.WriteAllText(CombinedFile, certPem + keyPem + "\n");
+    }
+
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>The certificate (and its issuer, when it has one), no key.</summary>
+    public string CertFile { get; }
+
+    /// <summary>The private key as PKCS#8 PEM.</summary>
+    public string KeyFile { get; }
+
+    /// <summary>The certificate (and issuer) followed by the key: a single file for <c>--tls-cert</c>.</summary>
+    public string CombinedFile { get; }
+
+    public static TestCertificate CreateRsa(string directory, string name = "rsa")
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        AddServerExtensions(request);
+        var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), issuer: null);
+    }
+
+    public static TestCertificate CreateEcdsa(string directory, string name = "ecdsa")
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        AddServerExtensions(request);
+        var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), issuer: null);
+    }
+
+    /// <summary>A leaf signed by a made-up CA; the certificate files hold the leaf, then the CA.</summary>
+    public static TestCertificate CreateIssued(string directory, string name = "issued")
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=Holdfast Test CA", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(60));
+
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        AddServerExtensions(request);
+        var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), [1, 2, 3, 4, 5, 6, 7, 8]);
+        return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), ca);
+    }
+
+    /// <summary>
+    /// A client-side check that accepts exactly this certificate for the name the client asked for: the chain is
+    /// not trusted (self-signed), so <see cref="SslPolicyErrors.RemoteCertificateChainErrors"/> is expected, but a
+    /// name mismatch is not, and the certificate must be this one.
+    /// </summary>
+    public bool Validate(X509Certificate? presented, SslPolicyErrors errors) =>
+        (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
+        && presented is not null
+        && presented.GetCertHashString(HashAlgorithmName.SHA256) == Certificate.GetCertHashString(HashAlgorithmName.SHA256);
+
+    public void Dispose() => Certificate.Dispose();
+
+    private static void AddServerExtensions(CertificateRequest request)
+    {
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1", "Server Authentication")], critical: false));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+    }
+}
+
+/// <summary>An in-process broker with both listeners, plain AMQP and AMQPS, on 127.0.0.1 with system-picked ports.</summary>
+internal sealed class TlsBroker : IAsyncDisposable
+{
+    private TlsBroker(HoldfastServer server) => Server = server;
+
+    public HoldfastServer Server { get; }
+
+    public int PlainPort => Server.AmqpEndPoint.Port;
+
+    public int TlsPort => Server.AmqpsEndPoint?.Port ?? throw new InvalidOperationException("The broker has no TLS listener.");
+
+    public static async Task<TlsBroker> StartAsync(string dataDir, string certFile, string? keyFile, int tlsPort = 0) =>
+        new(await HoldfastServer.StartAsync(Options(dataDir, certFile, keyFile, tlsPort), NullLoggerFactory.Instance, CancellationToken.None));
+
+    public static HoldfastServerOptions Options(string dataDir, string? certFile, string? keyFile, int? tlsPort = 0) => new()
+    {
+        Store = new StoreOptions { Directory = dataDir, DefaultFlushPolicy = FlushPolicy.Sync },
+        AmqpPort = 0,
+        AmqpsPort = tlsPort,
+        TlsCertFile = certFile,
+        TlsKeyFile = keyFile,
+        Amqp = new AmqpServerOptions { HandshakeTimeout = TimeSpan.FromSeconds(5), CloseTimeout = TimeSpan.FromSeconds(2) },
+        ShutdownTimeout = TimeSpan.FromSeconds(3),
+    };
+
+    /// <summary>A RabbitMQ.Client factory for the TLS port, checking the server presents <paramref name="expected"/> for "localhost".</summary>
+    public ConnectionFactory TlsFactory(TestCertificate expected) => TlsFactory(TlsPort, expected);
+
+    public static ConnectionFactory TlsFactory(int port, TestCertificate expected)
+    {
+        var factory = PlainFactory(port);
+        factory.Ssl = new SslOption
+        {
+            Enabled = true,
+            ServerName = "localhost",
+            CertificateValidationCallback = (_, certificate, _, errors) => expected.Validate(certificate, errors),
+        };
+        return factory;
+    }
+
+    public ConnectionFactory PlainFactory() => PlainFactory(PlainPort);
+
+    public static ConnectionFactory PlainFactory(int port) => new()
+    {
+        HostName = "127.0.0.1",
+        Port = port,
+        UserName = "guest",
+        Password = "guest",
+        AutomaticRecoveryEnabled = false,
+        TopologyRecoveryEnabled = false,
+        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
+        ContinuationTimeout = TimeSpan.FromSeconds(5),
+        ClientProvidedName = "tls-conformance",
+    };
+
+    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+}
