@@ -20,6 +20,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     private readonly BrokerChannel _channel;
     private readonly Action _resume;
 
+    private const int InitialBodyBytes = 256 * 1024;
+
     // The publish in progress: basic.publish, then its header, then body frames.
     private string _publishExchange = string.Empty;
     private string _publishRoutingKey = string.Empty;
@@ -27,6 +29,7 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     private MessageProperties _publishProperties = MessageProperties.Empty;
     private byte[] _publishBody = [];
     private int _publishReceived;
+    private int _publishSize;
 
     public BrokerChannelHandler(MessageBroker broker, AmqpChannelContext context, BrokerChannelOptions options)
     {
@@ -63,7 +66,11 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         }
 
         _publishProperties = PropertiesMapper.ToBroker(header.Properties);
-        _publishBody = header.BodySize == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)header.BodySize);
+        _publishSize = (int)header.BodySize;
+
+        // The announced size is only a claim: memory grows with the bytes that actually arrive, so a
+        // client announcing 128 MiB on every channel and sending nothing costs next to nothing.
+        _publishBody = _publishSize == 0 ? [] : GC.AllocateUninitializedArray<byte>(Math.Min(_publishSize, InitialBodyBytes));
         _publishReceived = 0;
         return header.BodySize == 0 ? ValueTask.FromResult(Publish()) : ValueTask.FromResult(ChannelVerdict.Continue);
     }
@@ -71,6 +78,14 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     public ValueTask<ChannelVerdict> HandleContentBodyAsync(ReadOnlySequence<byte> body, bool isLast, CancellationToken cancellationToken)
     {
         // The connection has checked that the frames add up to the header's size, no more.
+        var needed = _publishReceived + (int)body.Length;
+        if (needed > _publishBody.Length)
+        {
+            var grown = GC.AllocateUninitializedArray<byte>((int)Math.Min(_publishSize, Math.Max(needed, 2L * _publishBody.Length)));
+            _publishBody.AsSpan(0, _publishReceived).CopyTo(grown);
+            _publishBody = grown;
+        }
+
         body.CopyTo(_publishBody.AsSpan(_publishReceived));
         _publishReceived += (int)body.Length;
         return ValueTask.FromResult(isLast ? Publish() : ChannelVerdict.Continue);
