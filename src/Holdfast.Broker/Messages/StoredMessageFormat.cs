@@ -9,7 +9,8 @@ namespace Holdfast.Broker.Messages;
 /// protocol, so that a message published through one door can be read back and served through
 /// another. Little-endian:
 /// <code>
-/// u8   format version (1)
+/// u8   format version (2; version 1 lacks the next field)
+/// u64  arrival time, Unix milliseconds (0: unknown), the start of its TTL
 /// str  exchange, str routing key           (str = u16 length + UTF-8)
 /// u16  property presence bits, bit i set when property i is present, in this order:
 ///      0 content-type (str), 1 content-encoding (str), 2 headers (table), 3 delivery-mode (u8),
@@ -24,15 +25,18 @@ namespace Holdfast.Broker.Messages;
 /// </summary>
 public static class StoredMessageFormat
 {
-    public const byte Version = 1;
+    public const byte Version = 2;
     public const int MaxDepth = 64;
 
-    public static void Write(BrokerMessage message, IBufferWriter<byte> output)
+    public static void Write(BrokerMessage message, IBufferWriter<byte> output) => Write(message, output, 0);
+
+    public static void Write(BrokerMessage message, IBufferWriter<byte> output, long arrivedAtMs)
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(output);
         var writer = new Writer(output);
         writer.U8(Version);
+        writer.U64((ulong)arrivedAtMs);
         writer.Str(message.Exchange);
         writer.Str(message.RoutingKey);
         var p = message.Properties;
@@ -74,14 +78,18 @@ public static class StoredMessageFormat
         writer.Bytes(message.Body.Span);
     }
 
-    public static BrokerMessage Read(ReadOnlyMemory<byte> stored)
+    public static BrokerMessage Read(ReadOnlyMemory<byte> stored) => Read(stored, out _);
+
+    public static BrokerMessage Read(ReadOnlyMemory<byte> stored, out long arrivedAtMs)
     {
         var reader = new Reader(stored);
         var version = reader.U8();
-        if (version != Version)
+        if (version is not (1 or Version))
         {
-            throw new InvalidDataException($"Stored message format {version} is not supported (expected {Version}).");
+            throw new InvalidDataException($"Stored message format {version} is not supported (expected 1 or {Version}).");
         }
+
+        arrivedAtMs = version >= 2 ? (long)reader.U64() : 0;
 
         var exchange = reader.Str();
         var routingKey = reader.Str();

@@ -83,8 +83,8 @@ public sealed class StoredMessageFormatTests
         var message = new BrokerMessage("", "q", new MessageProperties { Headers = (MessageHeaders)value! }, default);
         Assert.Throws<InvalidDataException>(() => StoredMessageFormat.Write(message, new ArrayBufferWriter<byte>()));
 
-        // The same nesting written by hand: version, "", "q", headers present, then 66 tables one inside the other.
-        var bytes = new List<byte> { StoredMessageFormat.Version, 0, 0, 1, 0, (byte)'q', 4, 0 };
+        // The same nesting written by hand: version, arrival time, "", "q", headers present, then 66 tables one inside the other.
+        var bytes = new List<byte> { StoredMessageFormat.Version, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, (byte)'q', 4, 0 };
         for (var i = 0; i < StoredMessageFormat.MaxDepth + 2; i++)
         {
             bytes.AddRange([1, 0, 0, 0, 1, 0, (byte)'n', 16]);
@@ -129,5 +129,24 @@ public sealed class StoredMessageFormatTests
                 Assert.Equal(expected?.GetType(), actual?.GetType());
                 break;
         }
+    }
+
+    [Fact]
+    public void The_arrival_time_round_trips_and_version_1_records_still_read()
+    {
+        var message = new BrokerMessage("x", "k", new MessageProperties { MessageId = "m" }, new byte[] { 7 });
+        var buffer = new ArrayBufferWriter<byte>();
+        StoredMessageFormat.Write(message, buffer, 1_764_000_000_123);
+        var back = StoredMessageFormat.Read(buffer.WrittenMemory, out var arrived);
+        Assert.Equal(1_764_000_000_123, arrived);
+        Assert.Equal("m", back.Properties.MessageId);
+
+        // Version 1 is version 2 without the arrival time; records written before it are still read.
+        var v1 = new List<byte> { 1 };
+        v1.AddRange(buffer.WrittenSpan[9..].ToArray());
+        var old = StoredMessageFormat.Read(v1.ToArray(), out var unknown);
+        Assert.Equal(0, unknown);
+        Assert.Equal("k", old.RoutingKey);
+        Assert.Equal(new byte[] { 7 }, old.Body.ToArray());
     }
 }
