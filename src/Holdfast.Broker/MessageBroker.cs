@@ -15,11 +15,15 @@ public sealed class MessageBroker : IDisposable
 {
     private readonly ConcurrentDictionary<string, VirtualHost> _vhosts = new(StringComparer.Ordinal);
 
-    private MessageBroker(MessageStore store, UserDirectory? users)
+    private MessageBroker(MessageStore store, UserDirectory? users, TimeProvider time)
     {
         Store = store;
         Users = users;
+        Time = time;
     }
+
+    /// <summary>The clock for TTLs, expiry and retries (tests pass a fake one).</summary>
+    public TimeProvider Time { get; }
 
     public MessageStore Store { get; }
 
@@ -34,10 +38,10 @@ public sealed class MessageBroker : IDisposable
     /// and bindings. Indexes that no queue record names (a crash between the two writes of a delete)
     /// are deleted, and so are binding records whose ends are gone.
     /// </summary>
-    public static async Task<MessageBroker> OpenAsync(MessageStore store, UserDirectory? users = null)
+    public static async Task<MessageBroker> OpenAsync(MessageStore store, UserDirectory? users = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var broker = new MessageBroker(store, users);
+        var broker = new MessageBroker(store, users, time ?? store.Options.TimeProvider);
         var metadata = store.GetMetadata();
         var queues = new List<(string VHost, QueueDefinition Queue)>();
         var bindings = new List<(string Key, string VHost, byte[] Value)>();
@@ -94,7 +98,7 @@ public sealed class MessageBroker : IDisposable
     }
 
     /// <summary>The vhost's exchanges and queues, made (with the predeclared amq.* exchanges) on first use. Whether the vhost may be used is the user directory's call.</summary>
-    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, broker) => new VirtualHost(n, broker.Store, broker.Memory), this);
+    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, broker) => new VirtualHost(n, broker.Store, broker.Memory, broker.Time), this);
 
     public BrokerChannel OpenChannel(string virtualHost, long connectionId, string user, IChannelEvents events) =>
         new(GetVirtualHost(virtualHost), connectionId, user, events, Users);

@@ -20,20 +20,22 @@ namespace Holdfast.Broker;
 /// <see cref="FlushPolicy.Sync"/> (a durable queue the broker said it declared exists after any
 /// crash), and only then swap in the new snapshot and answer.
 /// </remarks>
-public sealed class VirtualHost : IDisposable
+public sealed class VirtualHost : IDisposable, IDeadLetterTarget
 {
     private const int LargeMessageBytes = 1 << 20;
 
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
+    private readonly TimeProvider _time;
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
 
-    internal VirtualHost(string name, MessageStore store, MessageMemory memory)
+    internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time)
     {
         Name = name;
         _store = store;
         _memory = memory;
+        _time = time;
         foreach (var (exchange, kind, isInternal) in Predeclared)
         {
             AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
@@ -176,7 +178,9 @@ public sealed class VirtualHost : IDisposable
                 return Describe(existing);
             }
 
-            _ = QueueLimits.From(requested.Arguments); // Refuse bad arguments before anything is written.
+            // Refuse bad arguments before anything is written.
+            _ = QueueLimits.From(requested.Arguments);
+            _ = QueueSettings.From(requested.Arguments);
 
             // Exclusive queues die with their connection, so they are never written down, durable or not.
             StoredQueue? stored = null;
@@ -186,7 +190,7 @@ public sealed class VirtualHost : IDisposable
                 await Durably(_store.PutMetadataAsync(TopologyFormat.QueueKey(Name, requested.Name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
             }
 
-            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory);
+            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this);
             AddQueue(created);
             return Describe(created);
         }
@@ -333,6 +337,14 @@ public sealed class VirtualHost : IDisposable
         // Each target's index: the durable one for a persistent message, else under memory pressure
         // the queue's page index; one record in the store serves them all.
         var paging = _memory.OverBudget;
+        if (!paging && _memory.NearBudget)
+        {
+            foreach (var queue in targets)
+            {
+                queue.PageIndexOrStart();
+            }
+        }
+
         var stored = scratch.StoredTargets;
         var indexes = scratch.Indexes;
         stored.Clear();
@@ -358,13 +370,14 @@ public sealed class VirtualHost : IDisposable
             }
         }
 
+        var arrivedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var write = ValueTask.CompletedTask;
         Span<long> seqs = default;
         if (stored.Count > 0)
         {
             var encoded = message.Body.Length > LargeMessageBytes ? new ArrayBufferWriter<byte>(message.Body.Length + 1024) : scratch.Encoded;
             encoded.ResetWrittenCount();
-            StoredMessageFormat.Write(message, encoded);
+            StoredMessageFormat.Write(message, encoded, arrivedAtMs);
             seqs = scratch.Seqs(stored.Count);
             try
             {
@@ -382,7 +395,7 @@ public sealed class VirtualHost : IDisposable
         for (var i = 0; i < targets.Count; i++)
         {
             var index = indexes[i];
-            var entry = targets[i].Enqueue(message, index, index is null ? -1 : seqs[next++]);
+            var entry = targets[i].Enqueue(message, index, index is null ? -1 : seqs[next++], arrivedAtMs);
             if (paged is not null && entry is { IsStored: true })
             {
                 paged.Add((targets[i], entry));
@@ -421,6 +434,63 @@ public sealed class VirtualHost : IDisposable
         }
     }
 
+    // ---- dead-lettering ----
+
+    /// <summary>
+    /// Republishes dead letters through the source queue's dead-letter exchange. At-least-once (the
+    /// default): the source lets a message go only after every queue it reached has it (stored
+    /// first when persistent and durable); one that routes nowhere, or is refused, stays in the
+    /// source, counted, and is tried again. At-most-once lets go first, as RabbitMQ's default does.
+    /// </summary>
+    async Task IDeadLetterTarget.DeadLetterAsync(MessageQueue source, List<DyingMessage> messages)
+    {
+        var settings = source.Settings;
+        var scratch = new PublishScratch();
+        foreach (var dying in messages)
+        {
+            var original = dying.Entry.Message;
+            if (original is null || settings.DeadLetterExchange is not { } exchange)
+            {
+                source.CompleteDeadLetter(dying.Entry);
+                continue;
+            }
+
+            var letter = DeathHistory.DeadLettered(original, source.Name, dying.Reason, _time.GetUtcNow(), exchange, settings.DeadLetterRoutingKey);
+            if (settings.AtMostOnceDeadLettering)
+            {
+                source.CompleteDeadLetter(dying.Entry);
+            }
+
+            bool kept;
+            try
+            {
+                var write = Publish(letter, scratch, out var routed, out var rejected);
+                await write.ConfigureAwait(false);
+                kept = routed && !rejected;
+            }
+#pragma warning disable CA1031 // A dead letter that cannot be placed stays where it is; nothing here may lose it.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                kept = false;
+            }
+
+            if (settings.AtMostOnceDeadLettering)
+            {
+                continue;
+            }
+
+            if (kept)
+            {
+                source.CompleteDeadLetter(dying.Entry);
+            }
+            else
+            {
+                source.KeepUndeliverable(dying);
+            }
+        }
+    }
+
     // ---- recovery ----
 
     internal void RestoreExchange(ExchangeDefinition exchange)
@@ -433,7 +503,7 @@ public sealed class VirtualHost : IDisposable
 
     internal void RestoreQueue(QueueDefinition definition, StoredQueue stored)
     {
-        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory);
+        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this);
         queue.Recover(_store.ListLive(stored));
         AddQueue(queue);
     }

@@ -172,6 +172,7 @@ public static class StoredMessageFormat
                 case double v: U8((byte)HeaderValueTag.Float64); U64(BitConverter.DoubleToUInt64Bits(v)); break;
                 case DecimalValue v: U8((byte)HeaderValueTag.Decimal); U8(v.Scale); U32(unchecked((uint)v.Unscaled)); break;
                 case TextValue v: U8((byte)HeaderValueTag.Text); U32((uint)v.Utf8.Length); Bytes(v.Utf8.Span); break;
+                case string v: Value(new TextValue(v), depth); break; // Broker-made values (arguments, x-death) may be plain strings; they read back as TextValue.
                 case byte[] v: U8((byte)HeaderValueTag.Bytes); U32((uint)v.Length); Bytes(v); break;
                 case TimestampValue v: U8((byte)HeaderValueTag.Timestamp); U64(v.UnixSeconds); break;
                 case IReadOnlyList<KeyValuePair<string, object?>> table: U8((byte)HeaderValueTag.Table); Table(table, depth + 1); break;

@@ -18,6 +18,9 @@ public sealed class MessageMemory
 
     public bool OverBudget => LimitBytes > 0 && Interlocked.Read(ref _held) > LimitBytes;
 
+    /// <summary>Half way to the budget: queues get their page index ready, so paging can start the moment it is needed.</summary>
+    public bool NearBudget => LimitBytes > 0 && Interlocked.Read(ref _held) > LimitBytes / 2;
+
     internal void Add(long bytes) => Interlocked.Add(ref _held, bytes);
 
     internal void Remove(long bytes) => Interlocked.Add(ref _held, -bytes);

@@ -23,6 +23,14 @@ public sealed class MessageQueue
     private readonly List<Consumer> _consumers = [];
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
+    private readonly TimeProvider _time;
+    private readonly IDeadLetterTarget? _deadLetters;
+    private readonly List<DyingMessage> _dying = [];
+    private readonly List<DyingMessage> _undeliverable = [];
+    private ITimer? _expiryTimer;
+    private long _expiryDueMs = long.MaxValue;
+    private bool _perMessageTtlSeen;
+    private long _deadLetterFailures;
     private Task<StoredQueue>? _pageDeclare;
     private int _nextConsumer;
     private long _nextSeq;
@@ -31,8 +39,11 @@ public sealed class MessageQueue
     private bool _hadConsumer;
     private bool _deleted;
 
-    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory)
+    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory, TimeProvider? time = null, IDeadLetterTarget? deadLetters = null)
     {
+        _time = time ?? TimeProvider.System;
+        _deadLetters = deadLetters;
+        Settings = QueueSettings.From(definition.Arguments);
         VirtualHost = virtualHost;
         Definition = definition;
         ExclusiveOwner = exclusiveOwner;
@@ -43,6 +54,23 @@ public sealed class MessageQueue
     }
 
     internal QueueLimits Limits { get; }
+
+    internal QueueSettings Settings { get; }
+
+    /// <summary>Messages that should have been dead-lettered but had nowhere to go, so they stayed (at-least-once dead-lettering).</summary>
+    public long DeadLetterFailures => Interlocked.Read(ref _deadLetterFailures);
+
+    /// <summary>Messages waiting for a dead-letter route to appear; they are retried, never dropped.</summary>
+    public int UndeliverableCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _undeliverable.Count;
+            }
+        }
+    }
 
     public string Name => Definition.Name;
 
@@ -114,15 +142,20 @@ public sealed class MessageQueue
             {
                 // Whether a recovered message reached a consumer before the restart is not journalled,
                 // so every one is flagged as possibly delivered: a hint that must never say "new" wrongly.
-                _ready.Enqueue(new QueuedMessage(_nextSeq++, Stored, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength });
+                _ready.Enqueue(new QueuedMessage(_nextSeq++, Stored, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength, ExpiresAtMs = -1 });
                 _readyBytes += entry.RecordLength;
             }
+
+            // Recovered messages may carry TTLs whose time ran on while the broker was down.
+            _perMessageTtlSeen = entries.Count > 0;
+            ScheduleExpiryLocked();
         }
     }
 
     /// <returns>The queue's entry for the message, or null when the queue is gone.</returns>
-    internal QueuedMessage? Enqueue(BrokerMessage message, StoredQueue? index, long storeSeq)
+    internal QueuedMessage? Enqueue(BrokerMessage message, StoredQueue? index, long storeSeq, long arrivedAtMs)
     {
+        QueuedMessage? entry;
         lock (_gate)
         {
             if (_deleted)
@@ -130,14 +163,20 @@ public sealed class MessageQueue
                 return null;
             }
 
-            var entry = new QueuedMessage(_nextSeq++, storeSeq >= 0 ? index : null, storeSeq, message, 0, redelivered: false);
+            entry = new QueuedMessage(_nextSeq++, storeSeq >= 0 ? index : null, storeSeq, message, 0, redelivered: false) { ArrivedAtMs = arrivedAtMs };
+            SetExpiry(entry, message);
             Hold(entry);
             _ready.Enqueue(entry);
             _readyBytes += message.Body.Length;
             DispatchLocked();
             DropHeadOverLimitLocked();
-            return entry;
+
+            // A TTL of 0 means "deliver now or never": what no consumer took at once expires now.
+            ExpireHeadsLocked(_time.GetUtcNow().ToUnixTimeMilliseconds(), zeroTtlToo: true);
         }
+
+        RunDeadLetters();
+        return entry;
     }
 
     /// <summary>The page index, or null while it is still being made (the message then stays in memory).</summary>
@@ -165,7 +204,8 @@ public sealed class MessageQueue
     {
         lock (_gate)
         {
-            if (entry.IsStored && entry.Message is not null)
+            // A message on its way to the dead-letter exchange keeps its body until it has arrived.
+            if (entry.IsStored && entry.Message is not null && !entry.Leaving)
             {
                 Forget(entry);
                 entry.Message = null;
@@ -222,15 +262,22 @@ public sealed class MessageQueue
     /// <summary>Takes the next ready message for basic.get; the channel registers it (or, with no-ack, it is settled at once).</summary>
     internal GetResult? Get(BrokerChannel channel, bool noAck)
     {
+        try
+        {
+            return GetLocked(channel, noAck);
+        }
+        finally
+        {
+            RunDeadLetters();
+        }
+    }
+
+    private GetResult? GetLocked(BrokerChannel channel, bool noAck)
+    {
         lock (_gate)
         {
-            while (TryTakeLocked(out var entry))
+            while (TryTakeLiveLocked(out var entry))
             {
-                if (!LoadLocked(entry))
-                {
-                    continue;
-                }
-
                 var tag = channel.RegisterGet(this, entry, noAck);
                 if (noAck)
                 {
@@ -241,7 +288,7 @@ public sealed class MessageQueue
                     _unacked++;
                 }
 
-                return new GetResult(tag, entry.Redelivered, entry.Message!, _ready.Count + _returned.Count);
+                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry), _ready.Count + _returned.Count);
             }
 
             return null;
@@ -266,6 +313,32 @@ public sealed class MessageQueue
         }
     }
 
+    /// <summary>Rejected without requeue: dead-lettered (reason "rejected") when the queue has a dead-letter exchange, else gone.</summary>
+    internal void Reject(List<QueuedMessage> entries)
+    {
+        if (!Settings.DeadLetters)
+        {
+            Ack(entries);
+            return;
+        }
+
+        lock (_gate)
+        {
+            _unacked -= entries.Count;
+            if (_deleted)
+            {
+                return;
+            }
+
+            foreach (var entry in entries)
+            {
+                DieLocked(entry, "rejected");
+            }
+        }
+
+        RunDeadLetters();
+    }
+
     /// <summary>Puts delivered messages back in their original places, flagged redelivered, and counts the delivery (durably for stored ones).</summary>
     internal void Requeue(List<QueuedMessage> entries)
     {
@@ -281,6 +354,22 @@ public sealed class MessageQueue
             {
                 entry.Redelivered = true;
                 entry.DeliveryCount++;
+                if (Settings.DeliveryLimit is { } limit && entry.DeliveryCount > limit)
+                {
+                    // A poison message stops here: dead-lettered when it can be, dropped only when the queue has no dead-letter exchange.
+                    if (Settings.DeadLetters)
+                    {
+                        DieLocked(entry, "delivery_limit");
+                    }
+                    else
+                    {
+                        Forget(entry);
+                        StoreAck([entry]);
+                    }
+
+                    continue;
+                }
+
                 _returned.Enqueue(entry, entry.Seq);
                 _readyBytes += entry.ReadySize;
                 if (entry.IsStored && entry.Index == Stored)
@@ -290,7 +379,10 @@ public sealed class MessageQueue
             }
 
             DispatchLocked();
+            ScheduleExpiryLocked();
         }
+
+        RunDeadLetters();
     }
 
     /// <summary>Offers ready messages to consumers with room for them.</summary>
@@ -300,7 +392,44 @@ public sealed class MessageQueue
         {
             DispatchLocked();
         }
+
+        RunDeadLetters();
     }
+
+    /// <summary>A dead-lettered message has its new home (or, at-most-once, was let go): it leaves this queue for good.</summary>
+    internal void CompleteDeadLetter(QueuedMessage entry)
+    {
+        lock (_gate)
+        {
+            Forget(entry);
+            if (!_deleted)
+            {
+                StoreAck([entry]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A dead-lettered message found no home (no route, or its target refused it): at-least-once
+    /// dead-lettering keeps it, stored and counted, and tries again later. Never dropped.
+    /// </summary>
+    internal void KeepUndeliverable(DyingMessage message)
+    {
+        Interlocked.Increment(ref _deadLetterFailures);
+        lock (_gate)
+        {
+            if (_deleted)
+            {
+                return;
+            }
+
+            _undeliverable.Add(message);
+            _expiryDueMs = Math.Min(_expiryDueMs, _time.GetUtcNow().ToUnixTimeMilliseconds() + (long)UndeliverableRetry.TotalMilliseconds);
+            ArmTimerLocked();
+        }
+    }
+
+    private static readonly TimeSpan UndeliverableRetry = TimeSpan.FromSeconds(5);
 
     /// <summary>Removes every ready message; delivered ones stay until acked or requeued. Returns how many were removed.</summary>
     internal long Purge()
@@ -332,6 +461,9 @@ public sealed class MessageQueue
         lock (_gate)
         {
             _deleted = true;
+            _expiryTimer?.Dispose();
+            _undeliverable.Clear();
+            _dying.Clear();
             messageCount = _ready.Count + _returned.Count;
             foreach (var entry in _ready)
             {
@@ -362,17 +494,12 @@ public sealed class MessageQueue
         while (_consumers.Count > 0 && (_ready.Count > 0 || _returned.Count > 0))
         {
             var consumer = NextConsumerWithRoomLocked();
-            if (consumer is null || !TryTakeLocked(out var entry))
+            if (consumer is null || !TryTakeLiveLocked(out var entry))
             {
                 return;
             }
 
-            if (!LoadLocked(entry))
-            {
-                continue;
-            }
-
-            if (!consumer.Channel.TryDeliver(consumer, entry))
+            if (!consumer.Channel.TryDeliver(consumer, entry, WithDeliveryCount(entry)))
             {
                 // The channel closed between the look and the delivery: the message keeps its place.
                 _returned.Enqueue(entry, entry.Seq);
@@ -437,15 +564,27 @@ public sealed class MessageQueue
             (dropped ??= []).Add(oldest);
         }
 
-        if (dropped is not null)
+        if (dropped is null)
+        {
+            return;
+        }
+
+        if (Settings.DeadLetters)
         {
             foreach (var entry in dropped)
             {
-                Forget(entry);
+                DieLocked(entry, "maxlen");
             }
 
-            StoreAck(dropped);
+            return;
         }
+
+        foreach (var entry in dropped)
+        {
+            Forget(entry);
+        }
+
+        StoreAck(dropped);
     }
 
     /// <summary>Reads a recovered message's body from the store. False when the store no longer has it (it failed its check and was written off).</summary>
@@ -464,7 +603,13 @@ public sealed class MessageQueue
         using (stored)
         {
             // The pooled buffer goes back when disposed; the message keeps a copy of its own.
-            entry.Message = StoredMessageFormat.Read(stored!.Payload.ToArray());
+            entry.Message = StoredMessageFormat.Read(stored!.Payload.ToArray(), out var arrivedAtMs);
+            if (entry.ExpiresAtMs < 0)
+            {
+                // A record from before arrival times were kept starts its TTL now.
+                entry.ArrivedAtMs = arrivedAtMs > 0 ? arrivedAtMs : _time.GetUtcNow().ToUnixTimeMilliseconds();
+                SetExpiry(entry, entry.Message);
+            }
         }
 
         Hold(entry);
@@ -512,6 +657,207 @@ public sealed class MessageQueue
         {
             Observe(_store.AckAsync(PageIndex!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paged), FlushPolicy.Async));
         }
+    }
+
+    /// <summary>Takes the next ready message that has not expired, loading its body; expired ones on the way are dead-lettered or dropped.</summary>
+    private bool TryTakeLiveLocked(out QueuedMessage entry)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        while (TryTakeLocked(out entry))
+        {
+            if (!LoadLocked(entry))
+            {
+                continue;
+            }
+
+            if (IsExpired(entry, now, zeroTtlToo: false))
+            {
+                ExpireLocked(entry);
+                continue;
+            }
+
+            return true;
+        }
+
+        return false;
+    }
+
+    private void SetExpiry(QueuedMessage entry, BrokerMessage message)
+    {
+        var ttl = Settings.MessageTtlMs;
+        if (MessageExpiration.TryParse(message.Properties.Expiration, out var perMessage) && perMessage is { } own)
+        {
+            ttl = ttl is { } queueTtl ? Math.Min(queueTtl, own) : own;
+            _perMessageTtlSeen = true;
+        }
+
+        entry.ExpiresAtMs = ttl is { } t ? entry.ArrivedAtMs + t : long.MaxValue;
+        if (ttl is not null)
+        {
+            ScheduleExpiryLocked();
+        }
+    }
+
+    /// <summary>Expired: past its time, or (for the "deliver now or never" TTL of 0) not taken at once.</summary>
+    private static bool IsExpired(QueuedMessage entry, long nowMs, bool zeroTtlToo) =>
+        entry.ExpiresAtMs >= 0 && entry.ExpiresAtMs != long.MaxValue
+        && (entry.ExpiresAtMs < nowMs || (entry.ExpiresAtMs <= nowMs && (zeroTtlToo || entry.ExpiresAtMs > entry.ArrivedAtMs)));
+
+    private void ExpireLocked(QueuedMessage entry)
+    {
+        if (Settings.DeadLetters)
+        {
+            DieLocked(entry, "expired");
+            return;
+        }
+
+        Forget(entry);
+        StoreAck([entry]);
+    }
+
+    /// <summary>Removes expired messages from the head of the queue (RabbitMQ expires at the head only), then sets the timer for the next.</summary>
+    private void ExpireHeadsLocked(long nowMs, bool zeroTtlToo)
+    {
+        if (Settings.MessageTtlMs is null && !_perMessageTtlSeen)
+        {
+            return;
+        }
+
+        while (PeekLocked() is { } head)
+        {
+            if (head.ExpiresAtMs < 0 && !LoadLocked(head))
+            {
+                TryTakeLocked(out _); // Gone from the store (written off as corrupt): nothing to expire.
+                continue;
+            }
+
+            if (!IsExpired(head, nowMs, zeroTtlToo))
+            {
+                break;
+            }
+
+            TryTakeLocked(out _);
+            ExpireLocked(head);
+        }
+
+        ScheduleExpiryLocked();
+    }
+
+    private QueuedMessage? PeekLocked()
+    {
+        var hasReturned = _returned.TryPeek(out var returned, out var returnedSeq);
+        var hasReady = _ready.TryPeek(out var ready);
+        return hasReturned && (!hasReady || returnedSeq < ready!.Seq) ? returned : ready;
+    }
+
+    /// <summary>Sets the timer for the head's expiry, so a queue with no consumer still expires (and dead-letters) on time.</summary>
+    private void ScheduleExpiryLocked()
+    {
+        if (_deleted || (Settings.MessageTtlMs is null && !_perMessageTtlSeen))
+        {
+            return;
+        }
+
+        var head = PeekLocked();
+        if (head is null || head.ExpiresAtMs == long.MaxValue)
+        {
+            return;
+        }
+
+        // A recovered head whose expiry is unknown is looked at straight away.
+        var due = head.ExpiresAtMs < 0 ? _time.GetUtcNow().ToUnixTimeMilliseconds() : head.ExpiresAtMs + 1;
+        if (due < _expiryDueMs)
+        {
+            _expiryDueMs = due;
+            ArmTimerLocked();
+        }
+    }
+
+    private void ArmTimerLocked()
+    {
+        var delay = TimeSpan.FromMilliseconds(Math.Max(0, _expiryDueMs - _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        if (_expiryTimer is null)
+        {
+            _expiryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnTimer(), this, delay, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _expiryTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            _expiryDueMs = long.MaxValue;
+            if (_deleted)
+            {
+                return;
+            }
+
+            // Messages that found no dead-letter route get another try.
+            _dying.AddRange(_undeliverable);
+            _undeliverable.Clear();
+            ExpireHeadsLocked(_time.GetUtcNow().ToUnixTimeMilliseconds(), zeroTtlToo: true);
+        }
+
+        RunDeadLetters();
+    }
+
+    /// <summary>Queues a message for dead-lettering, with its body in memory (it may have been paged out).</summary>
+    private void DieLocked(QueuedMessage entry, string reason)
+    {
+        if (!LoadLocked(entry))
+        {
+            // The store wrote it off as corrupt: there is nothing left to move.
+            Forget(entry);
+            return;
+        }
+
+        entry.Leaving = true;
+        _dying.Add(new DyingMessage(entry, reason));
+    }
+
+    /// <summary>Hands collected dead letters to the vhost, outside the queue's lock (routing takes other queues' locks).</summary>
+    private void RunDeadLetters()
+    {
+        List<DyingMessage> batch;
+        lock (_gate)
+        {
+            if (_dying.Count == 0)
+            {
+                return;
+            }
+
+            batch = [.. _dying];
+            _dying.Clear();
+        }
+
+        if (_deadLetters is null)
+        {
+            foreach (var dying in batch)
+            {
+                CompleteDeadLetter(dying.Entry);
+            }
+
+            return;
+        }
+
+        _ = _deadLetters.DeadLetterAsync(this, batch);
+    }
+
+    /// <summary>RabbitMQ's x-delivery-count header on a redelivered message: how many times it was returned before.</summary>
+    private static BrokerMessage WithDeliveryCount(QueuedMessage entry)
+    {
+        var message = entry.Message!;
+        if (entry.DeliveryCount == 0)
+        {
+            return message;
+        }
+
+        var headers = (message.Properties.Headers ?? MessageHeaders.Empty).With("x-delivery-count", (long)entry.DeliveryCount);
+        return message with { Properties = message.Properties with { Headers = headers } };
     }
 
     private void Hold(QueuedMessage entry)

@@ -27,6 +27,15 @@ internal sealed class QueuedMessage(long seq, StoredQueue? index, long storeSeq,
 
     public bool IsStored => Index is not null && StoreSeq >= 0;
 
+    /// <summary>When the message arrived, Unix ms: its TTL runs from here. 0 until known (a recovered message not yet read).</summary>
+    public long ArrivedAtMs { get; set; }
+
+    /// <summary>When it expires, Unix ms; <see cref="long.MaxValue"/> for never; unknown (-1) for a recovered message not yet read.</summary>
+    public long ExpiresAtMs { get; set; } = long.MaxValue;
+
+    /// <summary>Set once the message is being dead-lettered: its body stays in memory until it has a new home.</summary>
+    public bool Leaving { get; set; }
+
     /// <summary>Whether the body's bytes are counted in <see cref="MessageMemory"/>.</summary>
     public bool Held { get; set; }
 

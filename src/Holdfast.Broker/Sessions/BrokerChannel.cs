@@ -184,6 +184,11 @@ public sealed class BrokerChannel
     {
         ArgumentNullException.ThrowIfNull(message);
         AuthorizePublish(message.Exchange);
+        if (!MessageExpiration.TryParse(message.Properties.Expiration, out _))
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid expiration '{message.Properties.Expiration}': no_integer");
+        }
+
         if (message.Properties.UserId is { } userId && !string.Equals(userId, User, StringComparison.Ordinal))
         {
             // RabbitMQ's validated user-id: a consumer may trust it names the publisher.
@@ -462,7 +467,7 @@ public sealed class BrokerChannel
         }
     }
 
-    internal bool TryDeliver(Consumer consumer, QueuedMessage entry)
+    internal bool TryDeliver(Consumer consumer, QueuedMessage entry, BrokerMessage message)
     {
         lock (_gate)
         {
@@ -477,7 +482,7 @@ public sealed class BrokerChannel
                 TrackLocked(new Unacked(tag, consumer.Queue, entry, consumer, entry.BodySize));
             }
 
-            _events.Deliver(new Delivery(consumer.Tag, tag, entry.Redelivered, entry.Message!));
+            _events.Deliver(new Delivery(consumer.Tag, tag, entry.Redelivered, message));
             return true;
         }
     }
@@ -669,13 +674,17 @@ public sealed class BrokerChannel
         foreach (var group in deliveries.GroupBy(d => d.Queue))
         {
             var entries = group.Select(d => d.Entry).ToList();
-            if (settlement == Settlement.Requeue)
+            switch (settlement)
             {
-                group.Key.Requeue(entries);
-            }
-            else
-            {
-                group.Key.Ack(entries);
+                case Settlement.Requeue:
+                    group.Key.Requeue(entries);
+                    break;
+                case Settlement.Discard:
+                    group.Key.Reject(entries);
+                    break;
+                default:
+                    group.Key.Ack(entries);
+                    break;
             }
         }
     }

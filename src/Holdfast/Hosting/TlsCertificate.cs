@@ -29,7 +29,10 @@ internal sealed class TlsCertificate : IDisposable
 
     public X509Certificate2 Certificate { get; }
 
-    /// <summary>The certificates after the first in the certificate file, sent to clients to complete the chain.</summary>
+    /// <summary>
+    /// The certificates after the first in the certificate file, from which the chain sent to clients is built (the
+    /// intermediates; a self-signed root at its end is left out, as TLS expects clients to hold it already).
+    /// </summary>
     public X509Certificate2Collection Chain { get; }
 
     /// <summary>The certificate for <paramref name="options"/>' TLS listener, or null when it asks for none.</summary>

@@ -33,6 +33,9 @@ internal sealed partial class BrokerProcess : IAsyncDisposable
 
     public string StandardError => _process.StandardError;
 
+    /// <summary>Whether the broker has printed its ready line (recovered, listening).</summary>
+    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+
     /// <summary>Log lines at warning level or above, and the recovery's corrupt-region and warning lines.</summary>
     public IReadOnlyList<string> Complaints => [.. Snapshot().Where(IsComplaint)];
 

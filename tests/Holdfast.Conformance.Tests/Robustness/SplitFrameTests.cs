@@ -32,44 +32,80 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
     {
         await using var broker = await InProcessBroker.StartAsync();
         RequireLoopback(broker);
-        int length = Session.Build("split-probe").Bytes.Length;
+        var shape = Session.Build(Unique());
+        int length = shape.Bytes.Length;
+        int handshake = shape.HandshakeLength;
         var clock = Stopwatch.StartNew();
-
-        // Cut 0 is the whole session in one write; cut k sends [0, k), waits for what that prefix must answer, then [k, n).
         var failures = new List<string>();
-        int next = 0;
-        async Task WorkerAsync()
+        int passed = 0;
+        void Fail(int cut, Exception ex)
         {
-            while (true)
+            lock (failures)
             {
-                int cut = Interlocked.Increment(ref next) - 1;
-                if (cut >= length)
-                {
-                    return;
-                }
+                failures.Add($"cut at byte {cut} of {length}: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
 
+        // Cuts inside the handshake (and right after it) each need a connection of their own: [0, k), then [k, n).
+        int next = 0;
+        async Task HandshakeCutsAsync()
+        {
+            for (int cut = Interlocked.Increment(ref next) - 1; cut <= handshake; cut = Interlocked.Increment(ref next) - 1)
+            {
                 try
                 {
-                    await RunCutAsync(broker.Port, cut).WaitAsync(Wait * 2);
+                    await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+                    await RunCutAsync(socket, Session.Build(Unique()), 0, cut).WaitAsync(Wait * 2);
+                    await new Replies(socket, shape, Session.SynchronousCount).CloseConnectionAsync();
+                    Interlocked.Increment(ref passed);
                 }
                 catch (Exception ex)
                 {
-                    lock (failures)
-                    {
-                        failures.Add($"cut at byte {cut} of {length}: {ex.GetType().Name}: {ex.Message}");
-                    }
+                    Fail(cut, ex);
                 }
             }
         }
 
-        await Task.WhenAll(Enumerable.Range(0, Parallelism).Select(_ => Task.Run(WorkerAsync)));
-        output.WriteLine($"{length} cuts of a {length}-byte session in {clock.Elapsed.TotalSeconds:F2} s");
-        Assert.True(failures.Count == 0, $"{failures.Count} of {length} cuts failed:\n" + string.Join('\n', failures.Order().Take(20)));
+        await Task.WhenAll(Enumerable.Range(0, Parallelism).Select(_ => Task.Run(HandshakeCutsAsync)));
+        output.WriteLine($"handshake cuts {clock.Elapsed.TotalSeconds:F2} s");
+
+        // Cuts after it reuse open connections: each cut runs the channel's part of the session on a freshly opened
+        // channel 1 ([handshake, k), then [k, n)), and deletes its queue and closes the channel before the next.
+        int nextChannelCut = handshake + 1;
+        async Task ChannelCutsAsync()
+        {
+            await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+            await socket.SendAsync(shape.Bytes.AsMemory(0, handshake));
+            await new Replies(socket, shape, 0).ExpectSynchronousAsync(Session.HandshakeReplies);
+            for (int cut = Interlocked.Increment(ref nextChannelCut) - 1; cut < length; cut = Interlocked.Increment(ref nextChannelCut) - 1)
+            {
+                try
+                {
+                    var session = Session.Build(Unique());
+                    await RunCutAsync(socket, session, handshake, cut).WaitAsync(Wait * 2);
+                    await new Replies(socket, session, Session.SynchronousCount).DeleteQueueAndCloseChannelAsync();
+                    Interlocked.Increment(ref passed);
+                }
+                catch (Exception ex)
+                {
+                    // The connection's state is unknown after a failure: report it and stop using the connection.
+                    Fail(cut, ex);
+                    return;
+                }
+            }
+
+            await new Replies(socket, shape, Session.SynchronousCount).CloseConnectionAsync();
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, Parallelism).Select(_ => Task.Run(ChannelCutsAsync)));
+        output.WriteLine($"{length} cuts of a {length}-byte session ({handshake + 1} on connections of their own) in {clock.Elapsed.TotalSeconds:F2} s");
+        Assert.True(failures.Count == 0, $"{failures.Count} cuts failed:\n" + string.Join('\n', failures.Order().Take(20)));
+        Assert.Equal(length, passed);
         if (!broker.IsExternal)
         {
             await EventuallyAsync(() => broker.Server.Amqp.ConnectionCount == 0, "every cut's connection is gone");
             var leftovers = broker.Server.Broker.GetVirtualHost("/").Queues.Where(q => q.Name.StartsWith("split-", StringComparison.Ordinal)).Select(q => q.Name).ToList();
-            Assert.True(leftovers.Count == 0, "exclusive queues outlived their connections: " + string.Join(", ", leftovers.Take(10)));
+            Assert.True(leftovers.Count == 0, "queues outlived their connections: " + string.Join(", ", leftovers.Take(10)));
         }
     }
 
@@ -81,7 +117,7 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
         var session = Session.Build(Unique());
         var clock = Stopwatch.StartNew();
         await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
-        var replies = new Replies(socket, session);
+        var replies = new Replies(socket, session, 0);
         for (int i = 0; i < session.Bytes.Length; i++)
         {
             await socket.SendAsync(session.Bytes.AsMemory(i, 1));
@@ -94,18 +130,20 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
         }
 
         await replies.ExpectAllAsync();
-        await replies.CloseAsync();
+        await replies.CloseConnectionAsync();
         output.WriteLine($"{session.Bytes.Length} one-byte writes in {clock.Elapsed.TotalMilliseconds:F0} ms");
     }
 
-    private static async Task RunCutAsync(int port, int cut)
+    /// <summary>
+    /// Sends <paramref name="session"/>'s bytes from <paramref name="from"/> on, in two writes cut at <paramref name="cut"/>,
+    /// and checks every reply.
+    /// </summary>
+    private static async Task RunCutAsync(RawAmqpSocket socket, Session session, int from, int cut)
     {
-        var session = Session.Build(Unique());
-        await using var socket = await RawAmqpSocket.ConnectAsync(port);
-        var replies = new Replies(socket, session);
-        if (cut > 0)
+        var replies = new Replies(socket, session, session.SynchronousRepliesBefore(from));
+        if (cut > from)
         {
-            await socket.SendAsync(session.Bytes.AsMemory(0, cut));
+            await socket.SendAsync(session.Bytes.AsMemory(from, cut - from));
 
             // Everything the broker must answer to the complete frames of the prefix, so that it has read the prefix
             // (and the partial frame behind it) before the rest arrives; then a moment for the partial frame alone.
@@ -115,7 +153,6 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
 
         await socket.SendAsync(session.Bytes.AsMemory(cut));
         await replies.ExpectAllAsync();
-        await replies.CloseAsync();
     }
 
     private static string Unique() => $"split-{Guid.NewGuid():N}";
@@ -168,6 +205,12 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
         public static byte[] Body => s_body;
 
         public static int SynchronousCount => Synchronous.Length;
+
+        /// <summary>Replies owed for the handshake alone: start, tune, open-ok.</summary>
+        public static int HandshakeReplies => 3;
+
+        /// <summary>Bytes of the protocol header, start-ok, tune-ok and connection.open: the connection's part.</summary>
+        public int HandshakeLength => UnitEnds[3];
 
         /// <summary>End offset of each unit (the protocol header, then one per frame).</summary>
         private int[] UnitEnds { get; }
@@ -272,9 +315,9 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
     }
 
     /// <summary>Checks the broker's frames against what the session must produce, in order.</summary>
-    private sealed class Replies(RawAmqpSocket socket, Session session)
+    private sealed class Replies(RawAmqpSocket socket, Session session, int synchronousSoFar)
     {
-        private int _synchronous;
+        private int _synchronous = synchronousSoFar;
 
         /// <summary>Reads the ordered handshake and channel replies up to <paramref name="count"/>.</summary>
         public async Task ExpectSynchronousAsync(int count)
@@ -333,11 +376,25 @@ public sealed class SplitFrameTests(ITestOutputHelper output)
             }
         }
 
-        public async Task CloseAsync()
+        public async Task CloseConnectionAsync()
         {
             await socket.SendMethodAsync(0, new ConnectionClose(200, "bye", 0, 0));
             var frame = await NextAsync();
             Assert.Equal("connection.close-ok", Describe(frame));
+        }
+
+        /// <summary>queue.delete (the message was taken, so none is left) and channel.close, both answered.</summary>
+        public async Task DeleteQueueAndCloseChannelAsync()
+        {
+            var output = new ArrayBufferWriter<byte>();
+            FrameWriter.WriteMethod(output, Channel, new QueueDelete(0, session.Queue, IfUnused: false, IfEmpty: false, Nowait: false), FrameMax);
+            FrameWriter.WriteMethod(output, Channel, new ChannelClose(200, "next cut", 0, 0), FrameMax);
+            await socket.SendAsync(output.WrittenMemory);
+            var deleted = await NextAsync();
+            Assert.Equal("queue.delete-ok", Describe(deleted));
+            Assert.True(QueueDeleteOk.TryDecodeArguments(deleted.Arguments, out var ok, out var error), error.ToString());
+            Assert.Equal(0u, ok.MessageCount);
+            Assert.Equal("channel.close-ok", Describe(await NextAsync()));
         }
 
         private async Task ExpectContentAsync()

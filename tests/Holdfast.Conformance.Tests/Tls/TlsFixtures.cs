@@ -30,13 +30,13 @@ internal sealed class TestCertificate : IDisposable
 
     public X509Certificate2 Certificate { get; }
 
-    /// <summary>The certificate (and its issuer, when it has one), no key.</summary>
+    /// <summary>The certificate (and its intermediate, when it has one), no key.</summary>
     public string CertFile { get; }
 
     /// <summary>The private key as PKCS#8 PEM.</summary>
     public string KeyFile { get; }
 
-    /// <summary>The certificate (and issuer) followed by the key: a single file for <c>--tls-cert</c>.</summary>
+    /// <summary>The certificate (and intermediate) followed by the key: a single file for <c>--tls-cert</c>.</summary>
     public string CombinedFile { get; }
 
     public static TestCertificate CreateRsa(string directory, string name = "rsa")
@@ -57,20 +57,25 @@ internal sealed class TestCertificate : IDisposable
         return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), issuer: null);
     }
 
-    /// <summary>A leaf signed by a made-up CA; the certificate files hold the leaf, then the CA.</summary>
+    /// <summary>A leaf signed by an intermediate of a made-up root CA; the certificate files hold the leaf, then the intermediate.</summary>
     public static TestCertificate CreateIssued(string directory, string name = "issued")
     {
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=Holdfast Test CA", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(60));
+        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var rootRequest = new CertificateRequest("CN=Holdfast Test Root", rootKey, HashAlgorithmName.SHA256);
+        AddAuthorityExtensions(rootRequest);
+        using var root = rootRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-3), DateTimeOffset.UtcNow.AddDays(90));
+
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var intermediateRequest = new CertificateRequest("CN=Holdfast Test Intermediate", intermediateKey, HashAlgorithmName.SHA256);
+        AddAuthorityExtensions(intermediateRequest);
+        using var intermediatePublic = intermediateRequest.Create(root, DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(60), [1, 2, 3, 4, 5, 6, 7, 8]);
+        using var intermediate = intermediatePublic.CopyWithPrivateKey(intermediateKey);
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
         AddServerExtensions(request);
-        var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), [1, 2, 3, 4, 5, 6, 7, 8]);
-        return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), ca);
+        var certificate = request.Create(intermediate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), [8, 7, 6, 5, 4, 3, 2, 1]);
+        return new TestCertificate(directory, name, certificate, key.ExportPkcs8PrivateKeyPem(), intermediate);
     }
 
     /// <summary>
@@ -84,6 +89,13 @@ internal sealed class TestCertificate : IDisposable
         && presented.GetCertHashString(HashAlgorithmName.SHA256) == Certificate.GetCertHashString(HashAlgorithmName.SHA256);
 
     public void Dispose() => Certificate.Dispose();
+
+    private static void AddAuthorityExtensions(CertificateRequest request)
+    {
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+    }
 
     private static void AddServerExtensions(CertificateRequest request)
     {

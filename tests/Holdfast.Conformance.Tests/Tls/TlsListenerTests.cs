@@ -102,6 +102,20 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_client_that_never_starts_the_tls_handshake_is_dropped_after_the_handshake_timeout()
+    {
+        using var certificate = TestCertificate.CreateRsa(_dir.Path);
+        var options = TlsBroker.Options(DataDir, certificate.CertFile, certificate.KeyFile);
+        options = options with { Amqp = options.Amqp with { HandshakeTimeout = TimeSpan.FromSeconds(1) } };
+        await using var server = await HoldfastServer.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
+
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.AmqpsEndPoint!.Port));
+        var received = await ReadToEndAsync(socket).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Empty(received);
+    }
+
+    [Fact]
     public async Task The_tls_port_negotiates_tls_1_2_or_later_and_carries_raw_amqp()
     {
         using var certificate = TestCertificate.CreateRsa(_dir.Path);
@@ -145,8 +159,8 @@ public sealed class TlsListenerTests : IDisposable
         using var certificate = TestCertificate.CreateIssued(_dir.Path);
         await using var broker = await TlsBroker.StartAsync(DataDir, certificate.CombinedFile, keyFile: null);
 
-        var issuer = Assert.Single(broker.Server.Tls!.Chain);
-        Assert.Equal("CN=Holdfast Test CA", issuer.Subject);
+        var intermediate = Assert.Single(broker.Server.Tls!.Chain);
+        Assert.Equal("CN=Holdfast Test Intermediate", intermediate.Subject);
 
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, broker.TlsPort);
@@ -162,7 +176,7 @@ public sealed class TlsListenerTests : IDisposable
             },
         }).WaitAsync(Timeout);
 
-        Assert.Contains("CN=Holdfast Test CA", sent);
+        Assert.Contains("CN=Holdfast Test Intermediate", sent);
     }
 
     [Fact]

@@ -1,0 +1,71 @@
+using Holdfast.Broker.Topology;
+
+namespace Holdfast.Broker.Queues;
+
+/// <summary>
+/// A queue's loss-prevention arguments, by RabbitMQ's names: message TTL (<c>x-message-ttl</c>),
+/// dead-lettering (<c>x-dead-letter-exchange</c>, <c>x-dead-letter-routing-key</c>,
+/// <c>x-dead-letter-strategy</c>), the delivery limit (<c>x-delivery-limit</c>) and queue expiry
+/// (<c>x-expires</c>). Bad values are refused at declare with 406, as RabbitMQ does.
+/// </summary>
+internal sealed record QueueSettings(
+    long? MessageTtlMs,
+    string? DeadLetterExchange,
+    string? DeadLetterRoutingKey,
+    bool AtMostOnceDeadLettering,
+    long? DeliveryLimit,
+    long? ExpiresMs)
+{
+    public static QueueSettings None { get; } = new(null, null, null, false, null, null);
+
+    public bool DeadLetters => DeadLetterExchange is not null;
+
+    public static QueueSettings From(IReadOnlyDictionary<string, object?> arguments)
+    {
+        var ttl = Integer(arguments, "x-message-ttl", min: 0);
+        var dlx = TopologyArguments.GetString(arguments, "x-dead-letter-exchange");
+        var dlrk = TopologyArguments.GetString(arguments, "x-dead-letter-routing-key");
+        if (dlrk is not null && dlx is null)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, "invalid arg 'x-dead-letter-routing-key' for queue: x-dead-letter-exchange is required when x-dead-letter-routing-key is set");
+        }
+
+        var strategy = TopologyArguments.GetString(arguments, "x-dead-letter-strategy") switch
+        {
+            null or "at-least-once" => false,
+            "at-most-once" => true,
+            var other => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-dead-letter-strategy' for queue: '{other}' is not at-least-once or at-most-once"),
+        };
+        var limit = Integer(arguments, "x-delivery-limit", min: 0);
+        var expires = Integer(arguments, "x-expires", min: 1);
+        return ttl is null && dlx is null && limit is null && expires is null
+            ? None
+            : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires);
+    }
+
+    private static long? Integer(IReadOnlyDictionary<string, object?> arguments, string name, long min)
+    {
+        if (!arguments.TryGetValue(name, out var value))
+        {
+            return null;
+        }
+
+        long? number = value switch
+        {
+            sbyte v => v,
+            byte v => v,
+            short v => v,
+            ushort v => v,
+            int v => v,
+            uint v => v,
+            long v => v,
+            _ => null,
+        };
+        if (number is not { } n || n < min)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg '{name}' for queue: {TopologyArguments.Describe(value)} is not an integer of at least {min}");
+        }
+
+        return n;
+    }
+}

@@ -1,0 +1,27 @@
+using System.Collections.Concurrent;
+using Holdfast.Broker.Messages;
+using Holdfast.Broker.Sessions;
+
+namespace Holdfast.Broker.Tests.Semantics;
+
+/// <summary>A channel's front door that only records what the broker told it.</summary>
+internal sealed class RecordingEvents : IChannelEvents
+{
+    public ConcurrentQueue<Delivery> Deliveries { get; } = new();
+
+    public ConcurrentQueue<(ulong Sequence, bool Multiple, bool Ack)> Confirms { get; } = new();
+
+    public ConcurrentQueue<BrokerMessage> Returns { get; } = new();
+
+    public ConcurrentQueue<string> Cancelled { get; } = new();
+
+    public bool IsCongested => false;
+
+    public void Deliver(in Delivery delivery) => Deliveries.Enqueue(delivery);
+
+    public void ReturnMessage(BrokerMessage message, ReturnReason reason) => Returns.Enqueue(message);
+
+    public void Confirm(ulong sequence, bool multiple, bool ack) => Confirms.Enqueue((sequence, multiple, ack));
+
+    public void ConsumerCancelled(string consumerTag) => Cancelled.Enqueue(consumerTag);
+}
