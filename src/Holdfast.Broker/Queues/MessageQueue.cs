@@ -18,8 +18,7 @@ namespace Holdfast.Broker.Queues;
 public sealed class MessageQueue
 {
     private readonly Lock _gate = new();
-    private readonly Queue<QueuedMessage> _ready = new();
-    private readonly PriorityQueue<QueuedMessage, long> _returned = new();
+    private readonly ReadyList _ready;
     private readonly List<Consumer> _consumers = [];
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
@@ -51,6 +50,7 @@ public sealed class MessageQueue
         _store = store;
         _memory = memory;
         Limits = QueueLimits.From(definition.Arguments);
+        _ready = ReadyList.Create(Settings.MaxPriority);
     }
 
     internal QueueLimits Limits { get; }
@@ -95,7 +95,7 @@ public sealed class MessageQueue
         {
             lock (_gate)
             {
-                return _ready.Count + _returned.Count;
+                return _ready.Count;
             }
         }
     }
@@ -142,8 +142,21 @@ public sealed class MessageQueue
             {
                 // Whether a recovered message reached a consumer before the restart is not journalled,
                 // so every one is flagged as possibly delivered: a hint that must never say "new" wrongly.
-                _ready.Enqueue(new QueuedMessage(_nextSeq++, Stored, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength, ExpiresAtMs = -1 });
+                _ready.Add(new QueuedMessage(_nextSeq++, Stored, entry.Seq, null, entry.DeliveryCount, redelivered: true) { RecoveredSize = entry.RecordLength, ExpiresAtMs = -1 });
                 _readyBytes += entry.RecordLength;
+            }
+
+            if (Settings.MaxPriority > 0)
+            {
+                // A priority queue needs each message's priority to order it: read them now (such queues are small by nature).
+                foreach (var recovered in _ready.Drain())
+                {
+                    if (LoadLocked(recovered))
+                    {
+                        recovered.Priority = Math.Min(recovered.Message!.Properties.Priority ?? 0, Settings.MaxPriority);
+                        _ready.Add(recovered);
+                    }
+                }
             }
 
             // Recovered messages may carry TTLs whose time ran on while the broker was down.
@@ -163,10 +176,10 @@ public sealed class MessageQueue
                 return null;
             }
 
-            entry = new QueuedMessage(_nextSeq++, storeSeq >= 0 ? index : null, storeSeq, message, 0, redelivered: false) { ArrivedAtMs = arrivedAtMs };
+            entry = new QueuedMessage(_nextSeq++, storeSeq >= 0 ? index : null, storeSeq, message, 0, redelivered: false) { ArrivedAtMs = arrivedAtMs, Priority = Math.Min(message.Properties.Priority ?? 0, Settings.MaxPriority) };
             SetExpiry(entry, message);
             Hold(entry);
-            _ready.Enqueue(entry);
+            _ready.Add(entry);
             _readyBytes += message.Body.Length;
             DispatchLocked();
             DropHeadOverLimitLocked();
@@ -223,7 +236,7 @@ public sealed class MessageQueue
 
         lock (_gate)
         {
-            return Limits.Exceeded(_ready.Count + _returned.Count + 1, _readyBytes + bodySize);
+            return Limits.Exceeded(_ready.Count + 1, _readyBytes + bodySize);
         }
     }
 
@@ -288,7 +301,7 @@ public sealed class MessageQueue
                     _unacked++;
                 }
 
-                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry), _ready.Count + _returned.Count);
+                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry), _ready.Count);
             }
 
             return null;
@@ -370,7 +383,7 @@ public sealed class MessageQueue
                     continue;
                 }
 
-                _returned.Enqueue(entry, entry.Seq);
+                _ready.Return(entry);
                 _readyBytes += entry.ReadySize;
                 if (entry.IsStored && entry.Index == Stored)
                 {
@@ -436,14 +449,7 @@ public sealed class MessageQueue
     {
         lock (_gate)
         {
-            var removed = new List<QueuedMessage>(_ready.Count + _returned.Count);
-            removed.AddRange(_ready);
-            while (_returned.TryDequeue(out var entry, out _))
-            {
-                removed.Add(entry);
-            }
-
-            _ready.Clear();
+            var removed = _ready.Drain();
             _readyBytes = 0;
             foreach (var entry in removed)
             {
@@ -464,19 +470,12 @@ public sealed class MessageQueue
             _expiryTimer?.Dispose();
             _undeliverable.Clear();
             _dying.Clear();
-            messageCount = _ready.Count + _returned.Count;
-            foreach (var entry in _ready)
+            messageCount = _ready.Count;
+            foreach (var entry in _ready.Drain())
             {
                 Forget(entry);
             }
 
-            foreach (var (entry, _) in _returned.UnorderedItems)
-            {
-                Forget(entry);
-            }
-
-            _ready.Clear();
-            _returned.Clear();
             _readyBytes = 0;
             var consumers = new List<Consumer>(_consumers);
             foreach (var consumer in consumers)
@@ -491,7 +490,7 @@ public sealed class MessageQueue
 
     private void DispatchLocked()
     {
-        while (_consumers.Count > 0 && (_ready.Count > 0 || _returned.Count > 0))
+        while (_consumers.Count > 0 && _ready.Count > 0)
         {
             var consumer = NextConsumerWithRoomLocked();
             if (consumer is null || !TryTakeLiveLocked(out var entry))
@@ -502,7 +501,8 @@ public sealed class MessageQueue
             if (!consumer.Channel.TryDeliver(consumer, entry, WithDeliveryCount(entry)))
             {
                 // The channel closed between the look and the delivery: the message keeps its place.
-                _returned.Enqueue(entry, entry.Seq);
+                _ready.Return(entry);
+                _readyBytes += entry.ReadySize;
                 return;
             }
 
@@ -519,6 +519,13 @@ public sealed class MessageQueue
 
     private Consumer? NextConsumerWithRoomLocked()
     {
+        if (Settings.SingleActiveConsumer)
+        {
+            // Only the longest-standing consumer receives; the next takes over when it goes.
+            var active = _consumers[0];
+            return active.Channel.HasRoomFor(active) ? active : null;
+        }
+
         for (var i = 0; i < _consumers.Count; i++)
         {
             var index = (_nextConsumer + i) % _consumers.Count;
@@ -535,13 +542,7 @@ public sealed class MessageQueue
 
     private bool TryTakeLocked(out QueuedMessage entry)
     {
-        var fromReturned = _returned.TryPeek(out var returned, out var returnedSeq)
-            && (!_ready.TryPeek(out var next) || returnedSeq < next.Seq);
-        if (fromReturned)
-        {
-            entry = _returned.Dequeue();
-        }
-        else if (!_ready.TryDequeue(out entry!))
+        if (!_ready.TryTake(out entry))
         {
             return false;
         }
@@ -559,7 +560,7 @@ public sealed class MessageQueue
         }
 
         List<QueuedMessage>? dropped = null;
-        while (Limits.Exceeded(_ready.Count + _returned.Count, _readyBytes) && TryTakeLocked(out var oldest))
+        while (Limits.Exceeded(_ready.Count, _readyBytes) && TryTakeLocked(out var oldest))
         {
             (dropped ??= []).Add(oldest);
         }
@@ -743,12 +744,7 @@ public sealed class MessageQueue
         ScheduleExpiryLocked();
     }
 
-    private QueuedMessage? PeekLocked()
-    {
-        var hasReturned = _returned.TryPeek(out var returned, out var returnedSeq);
-        var hasReady = _ready.TryPeek(out var ready);
-        return hasReturned && (!hasReady || returnedSeq < ready!.Seq) ? returned : ready;
-    }
+    private QueuedMessage? PeekLocked() => _ready.Peek();
 
     /// <summary>Sets the timer for the head's expiry, so a queue with no consumer still expires (and dead-letters) on time.</summary>
     private void ScheduleExpiryLocked()

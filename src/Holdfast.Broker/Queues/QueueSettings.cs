@@ -5,8 +5,9 @@ namespace Holdfast.Broker.Queues;
 /// <summary>
 /// A queue's loss-prevention arguments, by RabbitMQ's names: message TTL (<c>x-message-ttl</c>),
 /// dead-lettering (<c>x-dead-letter-exchange</c>, <c>x-dead-letter-routing-key</c>,
-/// <c>x-dead-letter-strategy</c>), the delivery limit (<c>x-delivery-limit</c>) and queue expiry
-/// (<c>x-expires</c>). Bad values are refused at declare with 406, as RabbitMQ does.
+/// <c>x-dead-letter-strategy</c>), the delivery limit (<c>x-delivery-limit</c>), queue expiry
+/// (<c>x-expires</c>), priorities (<c>x-max-priority</c>, up to 255) and
+/// <c>x-single-active-consumer</c>. Bad values are refused at declare with 406, as RabbitMQ does.
 /// </summary>
 internal sealed record QueueSettings(
     long? MessageTtlMs,
@@ -14,9 +15,11 @@ internal sealed record QueueSettings(
     string? DeadLetterRoutingKey,
     bool AtMostOnceDeadLettering,
     long? DeliveryLimit,
-    long? ExpiresMs)
+    long? ExpiresMs,
+    int MaxPriority,
+    bool SingleActiveConsumer)
 {
-    public static QueueSettings None { get; } = new(null, null, null, false, null, null);
+    public static QueueSettings None { get; } = new(null, null, null, false, null, null, 0, false);
 
     public bool DeadLetters => DeadLetterExchange is not null;
 
@@ -38,9 +41,21 @@ internal sealed record QueueSettings(
         };
         var limit = Integer(arguments, "x-delivery-limit", min: 0);
         var expires = Integer(arguments, "x-expires", min: 1);
-        return ttl is null && dlx is null && limit is null && expires is null
+        var maxPriority = Integer(arguments, "x-max-priority", min: 0) ?? 0;
+        if (maxPriority > 255)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-max-priority' for queue: {maxPriority} is above the maximum of 255");
+        }
+
+        var singleActive = arguments.TryGetValue("x-single-active-consumer", out var sac) && sac switch
+        {
+            bool flag => flag,
+            null => false,
+            _ => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-single-active-consumer' for queue: {TopologyArguments.Describe(sac)} is not a boolean"),
+        };
+        return ttl is null && dlx is null && limit is null && expires is null && maxPriority == 0 && !singleActive
             ? None
-            : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires);
+            : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires, (int)maxPriority, singleActive);
     }
 
     private static long? Integer(IReadOnlyDictionary<string, object?> arguments, string name, long min)

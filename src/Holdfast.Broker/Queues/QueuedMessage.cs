@@ -33,6 +33,9 @@ internal sealed class QueuedMessage(long seq, StoredQueue? index, long storeSeq,
     /// <summary>When it expires, Unix ms; <see cref="long.MaxValue"/> for never; unknown (-1) for a recovered message not yet read.</summary>
     public long ExpiresAtMs { get; set; } = long.MaxValue;
 
+    /// <summary>The message's priority, capped at the queue's <c>x-max-priority</c> (0 in other queues).</summary>
+    public int Priority { get; set; }
+
     /// <summary>Set once the message is being dead-lettered: its body stays in memory until it has a new home.</summary>
     public bool Leaving { get; set; }
 

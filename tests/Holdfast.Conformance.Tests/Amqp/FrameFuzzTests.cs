@@ -299,6 +299,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
         stats.Session();
         var vocabulary = new Vocabulary(random, worker, connection, frameMax);
         bool wellFramed = true;
+        var trace = new List<string>();
 
         var pending = new ArrayBufferWriter<byte>();
         async Task FlushAsync()
@@ -353,16 +354,19 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
                 unit = Mutate(random, unit, out bool intact);
                 wellFramed &= intact;
                 stats.Mutated();
+                trace.Add((intact ? "mutated, still framed: " : "mutated: ") + Frames.Describe(unit));
             }
             else if (roll < 14)
             {
                 unit = RandomBytes(random, random.Next(1, 300));
                 wellFramed = false;
                 stats.Mutated();
+                trace.Add($"{unit.Length} random bytes");
             }
             else
             {
                 stats.Valid();
+                trace.Add(Frames.Describe(unit));
             }
 
             pending.Write(unit);
@@ -400,7 +404,8 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
         bool answered = await connection.ClosingAsync(wellFramed ? CloseAnswer : TimeSpan.FromMilliseconds(random.Next(0, 300)));
         if (wellFramed && !answered && !deadline.IsCancellationRequested)
         {
-            findings.Add($"{connection.Name}: no close-ok, connection.close or hang-up within {CloseAnswer.TotalSeconds} s of connection.close after only well-framed input (frame-max {frameMax})");
+            findings.Add($"{connection.Name}: no close-ok, connection.close or hang-up within {CloseAnswer.TotalSeconds} s of connection.close after only well-framed input "
+                + $"(frame-max {frameMax}, channel-max {channelMax}, heartbeat {heartbeat}). Sent, after the handshake: {string.Join(" | ", trace)}. Last received: {connection.LastReceived()}");
         }
     }
 
@@ -415,7 +420,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
 
         public void Add(string finding)
         {
-            if (Environment.GetEnvironmentVariable("SCRATCH_IGNORE_CONFIRM_AFTER_CLOSE") == "1" && finding.Contains("basic.ack", StringComparison.Ordinal) && finding.Contains("after the broker", StringComparison.Ordinal))
+            if (Environment.GetEnvironmentVariable("SCRATCH_IGNORE_CONFIRM_AFTER_CLOSE") == "1" && (finding.Contains(": basic.ack", StringComparison.Ordinal) || finding.Contains(": basic.cancel", StringComparison.Ordinal)))
             {
                 return;
             }
@@ -484,6 +489,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
         private readonly Queue<ushort> _closedByServer = new();
         private readonly List<string> _queues = [];
         private readonly List<string> _consumerTags = [];
+        private readonly Queue<string> _received = new();
         private readonly byte[] _receive = new byte[64 * 1024];
         private byte[] _buffer = new byte[128 * 1024];
         private int _buffered;
@@ -768,7 +774,16 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
             return view;
         }
 
-        private void Find(string what) => _findings.Add($"{Name}: {what}");
+        private void Find(string what) => _findings.Add($"{Name}: {what}; last received: {string.Join(", ", _received)}");
+
+        /// <summary>The broker's last few frames, oldest first.</summary>
+        public string LastReceived()
+        {
+            lock (_gate)
+            {
+                return string.Join(", ", _received);
+            }
+        }
 
         /// <summary>Checks one frame from the broker against the protocol and what came before it (under the gate).</summary>
         private void Observe(FrameType type, ushort channel, ReadOnlyMemory<byte> payload)
@@ -776,6 +791,11 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
             string frameName = type == FrameType.Method && payload.Length >= 4
                 ? AmqpMethodInfo.Name((AmqpMethodId)BinaryPrimitives.ReadUInt32BigEndian(payload.Span))
                 : $"{type} frame";
+            _received.Enqueue($"{frameName}(ch{channel})");
+            if (_received.Count > 12)
+            {
+                _received.Dequeue();
+            }
             if (_serverClosed && !(type == FrameType.Method && frameName == "connection.close-ok"))
             {
                 Find($"{frameName} on channel {channel} after the broker's connection.close");
@@ -1015,6 +1035,36 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
             BinaryPrimitives.WriteUInt32BigEndian(payload, id);
             arguments.CopyTo(payload.AsSpan(4));
             return Raw(FrameType.Method, channel, payload);
+        }
+
+        /// <summary>A short account of the frames in a unit, for reports: "queue.declare(ch1) header(ch1) 2 x body(ch1)".</summary>
+        public static string Describe(byte[] unit)
+        {
+            var parts = new List<string>();
+            var spans = Spans(unit);
+            foreach (var (start, length) in spans)
+            {
+                var type = (FrameType)unit[start];
+                ushort channel = BinaryPrimitives.ReadUInt16BigEndian(unit.AsSpan(start + 1));
+                string name = type == FrameType.Method && length >= AmqpFrame.OverheadLength + 4
+                    ? AmqpMethodInfo.Name((AmqpMethodId)BinaryPrimitives.ReadUInt32BigEndian(unit.AsSpan(start + AmqpFrame.HeaderLength)))
+                    : type is FrameType.Header or FrameType.Body or FrameType.Heartbeat ? type.ToString().ToLowerInvariant() : $"type-{(byte)type}";
+                string part = $"{name}(ch{channel}, {length - AmqpFrame.OverheadLength} B)";
+                if (parts.Count > 0 && parts[^1].EndsWith(part, StringComparison.Ordinal) && type == FrameType.Body)
+                {
+                    continue;
+                }
+
+                parts.Add(part);
+            }
+
+            int framed = spans.Count == 0 ? 0 : spans[^1].Start + spans[^1].Length;
+            if (framed < unit.Length)
+            {
+                parts.Add($"{unit.Length - framed} unframed bytes");
+            }
+
+            return string.Join(" ", parts);
         }
 
         /// <summary>(start, length) of each frame in bytes we framed ourselves; stops at anything that is not a frame.</summary>
