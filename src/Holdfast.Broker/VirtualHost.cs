@@ -20,7 +20,7 @@ namespace Holdfast.Broker;
 /// <see cref="FlushPolicy.Sync"/> (a durable queue the broker said it declared exists after any
 /// crash), and only then swap in the new snapshot and answer.
 /// </remarks>
-public sealed class VirtualHost : IDisposable, IDeadLetterTarget
+public sealed class VirtualHost : IDisposable, IQueueHost
 {
     private const int LargeMessageBytes = 1 << 20;
 
@@ -175,6 +175,7 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
                 }
 
                 CheckEquivalent(existing, requested);
+                existing.Touch();
                 return Describe(existing);
             }
 
@@ -192,6 +193,7 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
 
             var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this);
             AddQueue(created);
+            created.Touch();
             return Describe(created);
         }
         finally
@@ -442,7 +444,7 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
     /// first when persistent and durable); one that routes nowhere, or is refused, stays in the
     /// source, counted, and is tried again. At-most-once lets go first, as RabbitMQ's default does.
     /// </summary>
-    async Task IDeadLetterTarget.DeadLetterAsync(MessageQueue source, List<DyingMessage> messages)
+    async Task IQueueHost.DeadLetterAsync(MessageQueue source, List<DyingMessage> messages)
     {
         var settings = source.Settings;
         var scratch = new PublishScratch();
@@ -491,6 +493,35 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
         }
     }
 
+    // ---- queue expiry ----
+
+    Task IQueueHost.ExpireAsync(MessageQueue queue) => DeleteOwnedAsync(queue);
+
+    void IQueueHost.RecordLastUse(MessageQueue queue, long lastUsedMs)
+    {
+        if (queue.Stored is null)
+        {
+            return; // A queue that does not survive a restart needs no record of its lease.
+        }
+
+        var value = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, lastUsedMs);
+        var write = _store.PutMetadataAsync(TopologyFormat.LastUseKey(Name, queue.Name), value, FlushPolicy.Async);
+        _ = ObserveAsync(write);
+
+        static async Task ObserveAsync(ValueTask write)
+        {
+            try
+            {
+                await write.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
+            {
+                // Without the record a restart counts the lease from the restart: later, never earlier.
+            }
+        }
+    }
+
     // ---- recovery ----
 
     internal void RestoreExchange(ExchangeDefinition exchange)
@@ -506,6 +537,14 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
         var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this);
         queue.Recover(_store.ListLive(stored));
         AddQueue(queue);
+        if (queue.Settings.ExpiresMs is not null)
+        {
+            // Err late: the last use may have come up to one recording interval after the one written down.
+            var recorded = _store.TryGetMetadata(TopologyFormat.LastUseKey(Name, queue.Name), out var bytes) && bytes!.Length == 8
+                ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(bytes)
+                : _time.GetUtcNow().ToUnixTimeMilliseconds();
+            queue.RestoreLastUse(recorded + queue.LastUseRecordingIntervalMs);
+        }
     }
 
     /// <summary>Restores a binding if both its ends were restored; false when one is gone (the caller drops its record).</summary>
@@ -585,6 +624,10 @@ public sealed class VirtualHost : IDisposable, IDeadLetterTarget
         {
             // Metadata first: a crash between the two leaves an index nobody names, which the next start deletes.
             await Durably(_store.DeleteMetadataAsync(TopologyFormat.QueueKey(Name, queue.Name), FlushPolicy.Sync)).ConfigureAwait(false);
+            if (_store.HasMetadata(TopologyFormat.LastUseKey(Name, queue.Name)))
+            {
+                await Durably(_store.DeleteMetadataAsync(TopologyFormat.LastUseKey(Name, queue.Name), FlushPolicy.Async)).ConfigureAwait(false);
+            }
             await Durably(_store.DeleteQueueAsync(stored, FlushPolicy.Sync)).ConfigureAwait(false);
         }
 

@@ -505,6 +505,15 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         }
     }
 
+    public bool TryGetMetadata(string key, out byte[]? value)
+    {
+        lock (_gate)
+        {
+            value = _state.Metadata.TryGetValue(key, out var stored) ? (byte[])stored.Clone() : null;
+            return value is not null;
+        }
+    }
+
     public bool HasMetadata(string key)
     {
         lock (_gate)

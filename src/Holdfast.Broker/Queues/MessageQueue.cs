@@ -23,13 +23,16 @@ public sealed class MessageQueue
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
     private readonly TimeProvider _time;
-    private readonly IDeadLetterTarget? _deadLetters;
+    private readonly IQueueHost? _host;
     private readonly List<DyingMessage> _dying = [];
     private readonly List<DyingMessage> _undeliverable = [];
     private ITimer? _expiryTimer;
     private long _expiryDueMs = long.MaxValue;
     private bool _perMessageTtlSeen;
     private long _deadLetterFailures;
+    private long _lastUsedMs;
+    private long _lastRecordedMs;
+    private ITimer? _leaseTimer;
     private Task<StoredQueue>? _pageDeclare;
     private int _nextConsumer;
     private long _nextSeq;
@@ -38,10 +41,10 @@ public sealed class MessageQueue
     private bool _hadConsumer;
     private bool _deleted;
 
-    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory, TimeProvider? time = null, IDeadLetterTarget? deadLetters = null)
+    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory, TimeProvider? time = null, IQueueHost? deadLetters = null)
     {
         _time = time ?? TimeProvider.System;
-        _deadLetters = deadLetters;
+        _host = deadLetters;
         Settings = QueueSettings.From(definition.Arguments);
         VirtualHost = virtualHost;
         Definition = definition;
@@ -257,6 +260,7 @@ public sealed class MessageQueue
             var consumer = new Consumer(tag, channel, this, noAck, exclusive, prefetchCount, prefetchBytes);
             _consumers.Add(consumer);
             _hadConsumer = true;
+            _leaseTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             return consumer;
         }
     }
@@ -268,6 +272,11 @@ public sealed class MessageQueue
         {
             consumer.Cancelled = true;
             _consumers.Remove(consumer);
+            if (_consumers.Count == 0)
+            {
+                TouchLocked(); // Unused from now: the x-expires lease starts.
+            }
+
             return !_deleted && _consumers.Count == 0 && _hadConsumer && Definition.AutoDelete;
         }
     }
@@ -289,6 +298,7 @@ public sealed class MessageQueue
     {
         lock (_gate)
         {
+            TouchLocked();
             while (TryTakeLiveLocked(out var entry))
             {
                 var tag = channel.RegisterGet(this, entry, noAck);
@@ -468,6 +478,7 @@ public sealed class MessageQueue
         {
             _deleted = true;
             _expiryTimer?.Dispose();
+            _leaseTimer?.Dispose();
             _undeliverable.Clear();
             _dying.Clear();
             messageCount = _ready.Count;
@@ -830,7 +841,7 @@ public sealed class MessageQueue
             _dying.Clear();
         }
 
-        if (_deadLetters is null)
+        if (_host is null)
         {
             foreach (var dying in batch)
             {
@@ -840,7 +851,88 @@ public sealed class MessageQueue
             return;
         }
 
-        _ = _deadLetters.DeadLetterAsync(this, batch);
+        _ = _host.DeadLetterAsync(this, batch);
+    }
+
+    /// <summary>The queue was used (declared, redeclared, read with basic.get, or left by its last consumer): its x-expires lease starts again.</summary>
+    internal void Touch()
+    {
+        lock (_gate)
+        {
+            TouchLocked();
+        }
+    }
+
+    /// <summary>After a restart: the last use as recorded (the caller adds the recording interval, so the lease never ends early).</summary>
+    internal void RestoreLastUse(long lastUsedMs)
+    {
+        lock (_gate)
+        {
+            _lastUsedMs = lastUsedMs;
+            _lastRecordedMs = lastUsedMs;
+            ArmLeaseLocked();
+        }
+    }
+
+    /// <summary>How often at most the last use is written down; a restart adds it back, so the recorded time errs late, never early.</summary>
+    internal long LastUseRecordingIntervalMs => Settings.ExpiresMs is { } expires ? Math.Clamp(expires / 10, 1, 1000) : 0;
+
+    private void TouchLocked()
+    {
+        if (Settings.ExpiresMs is null || _deleted)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _lastUsedMs = now;
+        if (now - _lastRecordedMs >= LastUseRecordingIntervalMs)
+        {
+            _lastRecordedMs = now;
+            _host?.RecordLastUse(this, now);
+        }
+
+        ArmLeaseLocked();
+    }
+
+    private void ArmLeaseLocked()
+    {
+        if (Settings.ExpiresMs is not { } expires || _deleted || _consumers.Count > 0)
+        {
+            return;
+        }
+
+        var delay = TimeSpan.FromMilliseconds(Math.Max(0, _lastUsedMs + expires - _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        if (_leaseTimer is null)
+        {
+            _leaseTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnLeaseTimer(), this, delay, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _leaseTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnLeaseTimer()
+    {
+        lock (_gate)
+        {
+            if (_deleted || _consumers.Count > 0 || Settings.ExpiresMs is not { } expires)
+            {
+                return;
+            }
+
+            if (_time.GetUtcNow().ToUnixTimeMilliseconds() < _lastUsedMs + expires)
+            {
+                ArmLeaseLocked();
+                return;
+            }
+        }
+
+        if (_host is not null)
+        {
+            _ = _host.ExpireAsync(this);
+        }
     }
 
     /// <summary>RabbitMQ's x-delivery-count header on a redelivered message: how many times it was returned before.</summary>

@@ -25,6 +25,9 @@ internal static class TopologyFormat
 
     public static string QueueKey(string vhost, string name) => $"queue/{vhost.Length}/{vhost}/{name}";
 
+    /// <summary>When a durable queue with x-expires was last used (u64 Unix ms), so its lease survives restarts.</summary>
+    public static string LastUseKey(string vhost, string name) => $"lastuse/{vhost.Length}/{vhost}/{name}";
+
     public static string BindingKey(string vhost, ReadOnlySpan<byte> encoded) => $"binding/{vhost.Length}/{vhost}/{Convert.ToHexString(SHA256.HashData(encoded))}";
 
     /// <summary>The store's name for a queue's index: unique across vhosts.</summary>

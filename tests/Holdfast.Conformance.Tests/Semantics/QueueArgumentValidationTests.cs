@@ -1,0 +1,76 @@
+using Holdfast.Conformance.Tests.Broker;
+using RabbitMQ.Client;
+
+namespace Holdfast.Conformance.Tests.Semantics;
+
+/// <summary>
+/// Bad TTL / dead-letter / length arguments at queue.declare: RabbitMQ closes the channel with 406 and the text
+/// <c>PRECONDITION_FAILED - invalid arg '…' for queue '…' in vhost '/': …</c> (its <c>~p</c> rendering of the reason).
+/// </summary>
+public sealed class QueueArgumentValidationTests
+{
+    public static TheoryData<string, object, string> InvalidArguments() => new()
+    {
+        { "x-message-ttl", -1, "{value_negative,-1}" },
+        { "x-message-ttl", "abc", "{unacceptable_type,longstr}" },
+        { "x-max-length", "abc", "{unacceptable_type,longstr}" },
+        { "x-max-length", -1, "{value_negative,-1}" },
+        { "x-max-length-bytes", -5L, "{value_negative,-5}" },
+        { "x-overflow", "bogus", "{invalid_overflow,<<\"bogus\">>}" },
+        { "x-expires", 0, "{value_zero,0}" },
+        { "x-delivery-limit", -1, "{value_negative,-1}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidArguments))]
+    public async Task An_invalid_queue_argument_is_refused_with_406_and_RabbitMQs_text(string argument, object value, string why)
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        var queue = BrokerKit.Unique("badarg");
+
+        await BrokerKit.RefusedAsync(
+            () => channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments((argument, value))),
+            406,
+            $"PRECONDITION_FAILED - invalid arg '{argument}' for queue '{queue}' in vhost '/': {why}");
+
+        Assert.False(await scope.Connection.QueueExistsAsync(queue));
+        Assert.True(scope.Connection.IsOpen);
+    }
+
+    [Fact]
+    public async Task A_dead_letter_routing_key_without_a_dead_letter_exchange_is_refused()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        var queue = BrokerKit.Unique("dlrk-only");
+
+        await BrokerKit.RefusedAsync(
+            () => channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments(("x-dead-letter-routing-key", "k"))),
+            406,
+            $"PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '{queue}' in vhost '/': routing_key_but_no_dlx_defined");
+
+        Assert.False(await scope.Connection.QueueExistsAsync(queue));
+    }
+
+    [Fact]
+    public async Task Valid_ttl_dead_letter_and_length_arguments_are_accepted_and_compared_on_redeclare()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        var dlx = await scope.ExchangeAsync("ok-dlx", ExchangeType.Fanout);
+        var queue = await scope.QueueAsync(
+            "ok-args",
+            ("x-message-ttl", 1000),
+            ("x-dead-letter-exchange", dlx),
+            ("x-dead-letter-routing-key", "k"),
+            ("x-max-length", 10),
+            ("x-overflow", "reject-publish-dlx"));
+
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        await BrokerKit.RefusedAsync(
+            () => channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments(
+                ("x-message-ttl", 2000), ("x-dead-letter-exchange", dlx), ("x-dead-letter-routing-key", "k"), ("x-max-length", 10), ("x-overflow", "reject-publish-dlx"))),
+            406,
+            $"PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '{queue}' in vhost '/': received '2000' but current is '1000'");
+    }
+}
