@@ -33,6 +33,8 @@ public sealed class MessageQueue
     private long _lastUsedMs;
     private long _lastRecordedMs;
     private ITimer? _leaseTimer;
+    private readonly PriorityQueue<QueuedMessage, long> _retrying = new();
+    private ITimer? _retryTimer;
     private Task<StoredQueue>? _pageDeclare;
     private int _nextConsumer;
     private long _nextSeq;
@@ -363,7 +365,7 @@ public sealed class MessageQueue
     }
 
     /// <summary>Puts delivered messages back in their original places, flagged redelivered, and counts the delivery (durably for stored ones).</summary>
-    internal void Requeue(List<QueuedMessage> entries)
+    internal void Requeue(List<QueuedMessage> entries, bool afterFailure = false)
     {
         lock (_gate)
         {
@@ -393,12 +395,21 @@ public sealed class MessageQueue
                     continue;
                 }
 
-                _ready.Return(entry);
-                _readyBytes += entry.ReadySize;
                 if (entry.IsStored && entry.Index == Stored)
                 {
                     Observe(_store.RequeueAsync(Stored!, entry.StoreSeq, FlushPolicy.Async));
                 }
+
+                if (afterFailure && Settings.RetryDelayMs(entry.DeliveryCount) is > 0 and var delay)
+                {
+                    // Back-off: the message waits out its delay (stored and counted all the while), then takes its place again.
+                    _retrying.Enqueue(entry, _time.GetUtcNow().ToUnixTimeMilliseconds() + delay);
+                    ArmRetryTimerLocked();
+                    continue;
+                }
+
+                _ready.Return(entry);
+                _readyBytes += entry.ReadySize;
             }
 
             DispatchLocked();
@@ -479,6 +490,13 @@ public sealed class MessageQueue
             _deleted = true;
             _expiryTimer?.Dispose();
             _leaseTimer?.Dispose();
+            _retryTimer?.Dispose();
+            foreach (var (entry, _) in _retrying.UnorderedItems)
+            {
+                Forget(entry);
+            }
+
+            _retrying.Clear();
             _undeliverable.Clear();
             _dying.Clear();
             messageCount = _ready.Count;
@@ -852,6 +870,61 @@ public sealed class MessageQueue
         }
 
         _ = _host.DeadLetterAsync(this, batch);
+    }
+
+    /// <summary>Messages waiting out a retry delay before they are ready again.</summary>
+    public int RetryingCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _retrying.Count;
+            }
+        }
+    }
+
+    private void ArmRetryTimerLocked()
+    {
+        if (!_retrying.TryPeek(out _, out var due) || _deleted)
+        {
+            return;
+        }
+
+        var delay = TimeSpan.FromMilliseconds(Math.Max(0, due - _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        if (_retryTimer is null)
+        {
+            _retryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnRetryTimer(), this, delay, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _retryTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnRetryTimer()
+    {
+        lock (_gate)
+        {
+            if (_deleted)
+            {
+                return;
+            }
+
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            while (_retrying.TryPeek(out var entry, out var due) && due <= now)
+            {
+                _retrying.Dequeue();
+                _ready.Return(entry);
+                _readyBytes += entry.ReadySize;
+            }
+
+            ArmRetryTimerLocked();
+            DispatchLocked();
+            ScheduleExpiryLocked();
+        }
+
+        RunDeadLetters();
     }
 
     /// <summary>The queue was used (declared, redeclared, read with basic.get, or left by its last consumer): its x-expires lease starts again.</summary>

@@ -17,9 +17,14 @@ internal sealed record QueueSettings(
     long? DeliveryLimit,
     long? ExpiresMs,
     int MaxPriority,
-    bool SingleActiveConsumer)
+    bool SingleActiveConsumer,
+    IReadOnlyList<long>? RetryDelaysMs)
 {
-    public static QueueSettings None { get; } = new(null, null, null, false, null, null, 0, false);
+    public static QueueSettings None { get; } = new(null, null, null, false, null, null, 0, false, null);
+
+    /// <summary>The delay before the redelivery that follows failed delivery number <paramref name="failures"/> (1-based); the last delay repeats.</summary>
+    public long RetryDelayMs(int failures) =>
+        RetryDelaysMs is { Count: > 0 } delays ? delays[Math.Clamp(failures - 1, 0, delays.Count - 1)] : 0;
 
     public bool DeadLetters => DeadLetterExchange is not null;
 
@@ -53,9 +58,32 @@ internal sealed record QueueSettings(
             null => false,
             _ => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-single-active-consumer' for queue: {TopologyArguments.Describe(sac)} is not a boolean"),
         };
-        return ttl is null && dlx is null && limit is null && expires is null && maxPriority == 0 && !singleActive
+        var retryDelays = RetryDelays(arguments);
+        return ttl is null && dlx is null && limit is null && expires is null && maxPriority == 0 && !singleActive && retryDelays is null
             ? None
-            : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires, (int)maxPriority, singleActive);
+            : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires, (int)maxPriority, singleActive, retryDelays);
+    }
+
+    /// <summary><c>x-retry-delays</c>: an array of non-negative millisecond delays, e.g. [1000, 5000, 30000].</summary>
+    private static List<long>? RetryDelays(IReadOnlyDictionary<string, object?> arguments)
+    {
+        if (!arguments.TryGetValue("x-retry-delays", out var value))
+        {
+            return null;
+        }
+
+        if (value is not IReadOnlyList<object?> items || items.Count == 0)
+        {
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-retry-delays' for queue: {TopologyArguments.Describe(value)} is not a non-empty array of delays in milliseconds");
+        }
+
+        var delays = new List<long>(items.Count);
+        foreach (var item in items)
+        {
+            delays.Add(Integer(new Dictionary<string, object?> { ["x-retry-delays"] = item }, "x-retry-delays", min: 0)!.Value);
+        }
+
+        return delays;
     }
 
     private static long? Integer(IReadOnlyDictionary<string, object?> arguments, string name, long min)

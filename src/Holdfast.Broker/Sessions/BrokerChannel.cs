@@ -404,7 +404,7 @@ public sealed class BrokerChannel
 
     public void Ack(ulong deliveryTag, bool multiple) => Settle(deliveryTag, multiple, Settlement.Ack);
 
-    public void Reject(ulong deliveryTag, bool multiple, bool requeue) => Settle(deliveryTag, multiple, requeue ? Settlement.Requeue : Settlement.Discard);
+    public void Reject(ulong deliveryTag, bool multiple, bool requeue) => Settle(deliveryTag, multiple, requeue ? Settlement.Retry : Settlement.Discard);
 
     /// <summary>basic.recover: every unacked delivery goes back to its queue, to be delivered again flagged redelivered.</summary>
     public void Recover()
@@ -677,7 +677,10 @@ public sealed class BrokerChannel
             switch (settlement)
             {
                 case Settlement.Requeue:
-                    group.Key.Requeue(entries);
+                    group.Key.Requeue(entries, afterFailure: false);
+                    break;
+                case Settlement.Retry:
+                    group.Key.Requeue(entries, afterFailure: true);
                     break;
                 case Settlement.Discard:
                     group.Key.Reject(entries);

@@ -4,6 +4,10 @@ namespace Holdfast.Broker.Sessions;
 internal enum Settlement
 {
     Ack,
+    /// <summary>Back to the queue at once (recover, a closed channel).</summary>
     Requeue,
+
+    /// <summary>Back to the queue after a failure (nack or reject with requeue): after the queue's next retry delay, if it has <c>x-retry-delays</c>.</summary>
+    Retry,
     Discard,
 }

@@ -147,7 +147,7 @@ public sealed class DeadLetterTests
         await scope.PublishAsync(origin, "work", "boomerang");
         var delivery1 = await consumer.NextAsync();
         Assert.Equal((origin, "work"), (delivery1.Exchange, delivery1.RoutingKey));
-        Assert.False(delivery1.Properties.IsHeadersPresent && delivery1.Properties.Headers!.ContainsKey("x-death"));
+        Assert.False(delivery1.Properties.IsHeadersPresent() && delivery1.Properties.Headers!.ContainsKey("x-death"));
         await consumer.Channel.BasicRejectAsync(delivery1.DeliveryTag, requeue: false);
 
         var delivery2 = await consumer.NextAsync();

@@ -57,7 +57,7 @@ public sealed class DeliveryLimitTests
 
         var first = await scope.Setup.BasicGetAsync(queue, autoAck: false);
         Assert.NotNull(first);
-        Assert.False(first.BasicProperties.IsHeadersPresent && first.BasicProperties.Headers!.ContainsKey("x-delivery-count"));
+        Assert.False(first.BasicProperties.IsHeadersPresent() && first.BasicProperties.Headers!.ContainsKey("x-delivery-count"));
         await scope.Setup.BasicNackAsync(first.DeliveryTag, multiple: false, requeue: true);
 
         var second = await scope.Setup.BasicGetAsync(queue, autoAck: true);

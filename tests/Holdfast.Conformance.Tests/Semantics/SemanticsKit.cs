@@ -159,7 +159,7 @@ internal static class Deaths
 
     public static IDictionary<string, object?> Headers(Delivery delivery)
     {
-        Assert.True(delivery.Properties.IsHeadersPresent, "the dead-lettered message has no headers");
+        Assert.True(delivery.Properties.IsHeadersPresent(), "the dead-lettered message has no headers");
         return delivery.Properties.Headers!;
     }
 
