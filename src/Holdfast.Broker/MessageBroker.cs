@@ -94,6 +94,16 @@ public sealed class MessageBroker : IDisposable
             }
         }
 
+        // Last, once every route exists: an overdue delayed message is released at once.
+        foreach (var stored in store.Queues)
+        {
+            if (stored.Name.StartsWith(VirtualHost.DelayedIndexPrefix, StringComparison.Ordinal)
+                && TopologyFormat.TryParseStoredQueueName(stored.Name[VirtualHost.DelayedIndexPrefix.Length..] + "/", out var delayedVhost, out _))
+            {
+                await broker.GetVirtualHost(delayedVhost).RecoverDelayedAsync().ConfigureAwait(false);
+            }
+        }
+
         return broker;
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Holdfast.Broker.Delayed;
 using Holdfast.Broker.Messages;
 using Holdfast.Broker.Queues;
 using Holdfast.Broker.Routing;
@@ -28,6 +29,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
     private readonly TimeProvider _time;
+    private readonly DelayedMessageScheduler _delayed;
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
 
     internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time)
@@ -36,6 +38,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         _store = store;
         _memory = memory;
         _time = time;
+        _delayed = new DelayedMessageScheduler(store, time, DelayedIndexName(name), message => Publish(message, new PublishScratch(), out _, out _, allowDelay: false));
         foreach (var (exchange, kind, isInternal) in Predeclared)
         {
             AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
@@ -62,7 +65,25 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     public IReadOnlyCollection<ExchangeDefinition> Exchanges => [.. _topology.Exchanges.Values];
 
-    public void Dispose() => _topologyGate.Dispose();
+    /// <summary>Messages held by an x-delay header until their time.</summary>
+    public int DelayedCount => _delayed.Count;
+
+    internal const string DelayedIndexPrefix = "~delayed/";
+
+    internal static string DelayedIndexName(string vhost) => $"{DelayedIndexPrefix}{vhost.Length}/{vhost}";
+
+    internal Task RecoverDelayedAsync() => _delayed.RecoverAsync();
+
+    public void Dispose()
+    {
+        foreach (var queue in _topology.Queues.Values)
+        {
+            queue.StopTimers();
+        }
+
+        _delayed.Dispose();
+        _topologyGate.Dispose();
+    }
 
     // ---- exchanges ----
 
@@ -289,7 +310,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// queues is appended to the store once for all of them; the returned task completes when that
     /// append reaches the flush policy's point (at once when nothing was stored) and fails if it cannot.
     /// </summary>
-    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected)
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true)
     {
         var topology = _topology;
         var targets = scratch.Targets;
@@ -311,6 +332,14 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             if (exchange.Internal)
             {
                 throw new BrokerException(BrokerErrorKind.AccessRefused, $"cannot publish to internal exchange '{message.Exchange}' in vhost '{Name}'");
+            }
+
+            if (allowDelay && DelayedMessageScheduler.DelayOf(message) is { } delay)
+            {
+                // Held until its time; routed then. A mandatory flag cannot be honoured for a route that does not exist yet.
+                routed = true;
+                rejected = false;
+                return _delayed.HoldAsync(message, delay);
             }
 
             topology.Routes.Route(message.Exchange, message.RoutingKey, message.Properties.Headers, scratch.Route);
@@ -743,9 +772,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     private void CheckEquivalent(ExchangeDefinition current, ExchangeDefinition received)
     {
-        if (current.Kind != received.Kind)
+        if (current.Kind != received.Kind || current.DelayedMessage != received.DelayedMessage)
         {
-            throw Inequivalent("type", "exchange", current.Name, Lower(received.Kind), Lower(current.Kind));
+            throw Inequivalent("type", "exchange", current.Name, received.TypeName, current.TypeName);
         }
 
         if (current.Durable != received.Durable)

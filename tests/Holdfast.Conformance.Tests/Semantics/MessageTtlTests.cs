@@ -45,7 +45,7 @@ public sealed class MessageTtlTests
         var headers = Deaths.Headers(dead);
         Assert.Equal(
             new[] { "app" }.Concat(Deaths.TopLevelDeathHeaders(scope.Connection)).Order(StringComparer.Ordinal),
-            headers.Keys.Order(StringComparer.Ordinal));
+            Deaths.HeaderNames(headers));
         Assert.Equal("kept", Deaths.LongString(headers["app"]));
         var death = Assert.Single(Deaths.XDeath(dead));
         Deaths.AssertEntry(death, count: 1, "expired", source, exchange: "", [source], originalExpiration: null, before, after);

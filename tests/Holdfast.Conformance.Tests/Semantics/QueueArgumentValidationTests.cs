@@ -12,13 +12,14 @@ public sealed class QueueArgumentValidationTests
     public static TheoryData<string, object, string> InvalidArguments() => new()
     {
         { "x-message-ttl", -1, "{value_negative,-1}" },
-        { "x-message-ttl", "abc", "{unacceptable_type,longstr}" },
-        { "x-max-length", "abc", "{unacceptable_type,longstr}" },
+        { "x-message-ttl", "abc", "\"expected integer, got longstr\"" },
+        { "x-max-length", "abc", "\"expected integer, got longstr\"" },
         { "x-max-length", -1, "{value_negative,-1}" },
         { "x-max-length-bytes", -5L, "{value_negative,-5}" },
-        { "x-overflow", "bogus", "{invalid_overflow,<<\"bogus\">>}" },
+        { "x-overflow", "bogus", "invalid_overflow" },
+        { "x-overflow", 5, "{unacceptable_type,signedint}" },
         { "x-expires", 0, "{value_zero,0}" },
-        { "x-delivery-limit", -1, "{value_negative,-1}" },
+        { "x-expires", -1, "{value_negative,-1}" },
     };
 
     [Theory]
@@ -51,6 +52,45 @@ public sealed class QueueArgumentValidationTests
             $"PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '{queue}' in vhost '/': routing_key_but_no_dlx_defined");
 
         Assert.False(await scope.Connection.QueueExistsAsync(queue));
+    }
+
+    [Fact]
+    public async Task A_dead_letter_exchange_that_is_not_a_string_is_refused()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        var queue = BrokerKit.Unique("dlx-int");
+
+        await BrokerKit.RefusedAsync(
+            () => channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments(("x-dead-letter-exchange", 5))),
+            406,
+            $"PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue '{queue}' in vhost '/'");
+
+        Assert.False(await scope.Connection.QueueExistsAsync(queue));
+    }
+
+    [Theory]
+    [InlineData("x-delivery-limit", 2)]
+    [InlineData("x-dead-letter-strategy", "at-least-once")]
+    public async Task Quorum_only_arguments_on_a_classic_queue_are_refused_by_RabbitMQ_and_accepted_by_Holdfast(string argument, object value)
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        var queue = BrokerKit.Unique("classic-qq-arg");
+        Task Declare() => channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments((argument, value)));
+
+        if (scope.IsRabbitMq)
+        {
+            await BrokerKit.RefusedAsync(Declare, 406, $"PRECONDITION_FAILED - invalid arg '{argument}' for queue '{queue}' in vhost '/' of queue type rabbit_classic_queue");
+            Assert.False(await scope.Connection.QueueExistsAsync(queue));
+        }
+        else
+        {
+            // Holdfast has one queue implementation, with delivery limits and a dead-letter strategy on all of them.
+            await Declare();
+            Assert.True(await scope.Connection.QueueExistsAsync(queue));
+            await channel.QueueDeleteAsync(queue);
+        }
     }
 
     [Fact]

@@ -188,6 +188,12 @@ internal static class Deaths
         DateTimeOffset notBefore,
         DateTimeOffset notAfter)
     {
+        // The whole entry as one text first, so that a failure shows every field that differs at once.
+        var expected = $"count={count}(long) reason={reason} queue={queue} exchange={exchange} routing-keys=[{string.Join(",", routingKeys)}] time=(timestamp)"
+            + (originalExpiration is null ? string.Empty : $" original-expiration={originalExpiration}");
+        var actual = Describe(entry);
+        Assert.True(expected == actual, $"x-death entry differs\nexpected: {expected}\nactual:   {actual}");
+
         var expectedKeys = originalExpiration is null ? EntryKeys : [.. EntryKeys, "original-expiration"];
         Assert.Equal(expectedKeys.Order(StringComparer.Ordinal), entry.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(count, Assert.IsType<long>(entry["count"]));
@@ -202,6 +208,25 @@ internal static class Deaths
         {
             Assert.Equal(originalExpiration, LongString(entry["original-expiration"]));
         }
+    }
+
+    /// <summary>An x-death entry as text: the known fields in a fixed order (with the .NET type where it matters), then any others.</summary>
+    public static string Describe(Dictionary<string, object?> entry)
+    {
+        static string Value(object? value) => value switch
+        {
+            byte[] bytes => Encoding.UTF8.GetString(bytes),
+            List<object> list => "[" + string.Join(",", list.Select(Value)) + "]",
+            long l => $"{l}(long)",
+            AmqpTimestamp => "(timestamp)",
+            null => "(null)",
+            _ => $"{value}({value.GetType().Name})",
+        };
+
+        string[] order = ["count", "reason", "queue", "exchange", "routing-keys", "time", "original-expiration"];
+        var known = order.Where(entry.ContainsKey).Select(k => $"{k}={Value(entry[k])}");
+        var others = entry.Keys.Where(k => !order.Contains(k)).Order(StringComparer.Ordinal).Select(k => $"{k}={Value(entry[k])}");
+        return string.Join(" ", known.Concat(others));
     }
 
     /// <summary>
@@ -233,6 +258,13 @@ internal static class Deaths
         BrokerKit.IsRabbitMqBefore(connection, 3, 12)
             ? ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason"]
             : ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason"];
+
+    /// <summary>
+    /// The header names of a message, sorted, without <c>x-dotnet-pub-seq-no</c>: RabbitMQ.Client 7 adds that header
+    /// itself to every message published on a channel with publisher-confirmation tracking, so it is not the broker's.
+    /// </summary>
+    public static string[] HeaderNames(IDictionary<string, object?> headers) =>
+        [.. headers.Keys.Where(k => k != "x-dotnet-pub-seq-no").Order(StringComparer.Ordinal)];
 
     /// <summary>Whether the queue-side or message-side headers include x-delivery-count, and its value as a long.</summary>
     public static long? DeliveryCount(Delivery delivery)

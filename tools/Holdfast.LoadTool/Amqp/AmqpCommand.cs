@@ -140,9 +140,11 @@ internal static class AmqpCommand
 
         public Option<double> Timeout { get; } = new Option<double>("--timeout") { Description = "Seconds a pre-fill, drain or final confirm may take before the run fails.", DefaultValueFactory = _ => 300 }.AtLeast(1);
 
+        public Option<bool> Timeline { get; } = new("--timeline") { Description = "Also print confirms per 100 ms of the window (confirmed_per_100ms), to see bursts and stalls." };
+
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { Producers, Consumers, Size, ConfirmWindow, ConfirmMode, Prefetch, AckEvery, QueueType, Seconds, Warmup, Rate, Messages, Repeat, Timeout })
+            foreach (var option in new Option[] { Producers, Consumers, Size, ConfirmWindow, ConfirmMode, Prefetch, AckEvery, QueueType, Seconds, Warmup, Rate, Messages, Repeat, Timeout, Timeline })
             {
                 command.Options.Add(option);
             }
@@ -163,6 +165,7 @@ internal static class AmqpCommand
             Rate = result.GetValue(Rate),
             Messages = result.GetValue(Messages),
             Timeout = TimeSpan.FromSeconds(result.GetValue(Timeout)),
+            Timeline = result.GetValue(Timeline),
         };
     }
 }

@@ -78,6 +78,9 @@ internal sealed record AmqpLoadOptions
     /// <summary>Longest a drain, a pre-fill or the final confirms of a run may take before the run fails.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Report confirms per 100 ms of the window (<c>confirmed_per_100ms</c>).</summary>
+    public bool Timeline { get; init; }
+
     /// <summary>The broker's process id, when known: its CPU over the window is reported (Linux, from /proc).</summary>
     public int? BrokerPid { get; init; }
 

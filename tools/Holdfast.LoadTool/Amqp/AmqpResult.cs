@@ -69,6 +69,9 @@ internal sealed record AmqpResult
 
     public LatencySummary? EndToEndLatencyUs { get; init; }
 
+    /// <summary>With <c>--timeline</c>: confirms received in each 100 ms of the window, all producers together.</summary>
+    public long[]? ConfirmedPer100ms { get; init; }
+
     /// <summary>publish-noconfirm: the rate the client handed messages to its socket, for contrast with the broker's intake.</summary>
     public double? ClientSendPerS { get; init; }
 

@@ -85,6 +85,7 @@ internal static class AmqpScenarios
                 Nacked = nacked,
                 MsgsPerAckFrame = perFrame,
                 ConfirmLatencyUs = latency.Summarize(),
+                ConfirmedPer100ms = Timeline.Sum(publishers.Select(p => p.Timeline)),
             };
         }
         finally
@@ -255,6 +256,7 @@ internal static class AmqpScenarios
                 MsgsPerAckFrame = perFrame,
                 ConfirmLatencyUs = confirmLatency.Summarize(),
                 EndToEndLatencyUs = endToEnd.Summarize(),
+                ConfirmedPer100ms = Timeline.Sum(publishers.Select(p => p.Timeline)),
                 QueueDepthEnd = depth,
             };
         }

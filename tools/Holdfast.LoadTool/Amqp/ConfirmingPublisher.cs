@@ -66,6 +66,7 @@ internal sealed class ConfirmingPublisher : IAsyncDisposable
         _nacked = new bool[_capacity];
         _state = new int[_capacity];
         _permits = new SemaphoreSlim(_capacity, _capacity);
+        Timeline = options.Timeline ? new Timeline(window, options.Duration) : null;
 
         var bodies = _mode == ConfirmMode.Tracked && timestamped ? _capacity : 1;
         _bodies = new byte[bodies][];
@@ -81,6 +82,9 @@ internal sealed class ConfirmingPublisher : IAsyncDisposable
     }
 
     public LatencyHistogram Latency { get; } = new();
+
+    /// <summary>With <c>--timeline</c>: confirms per 100 ms of the window.</summary>
+    public Timeline? Timeline { get; }
 
     /// <summary>basic.publish calls made (all of the run, warm-up included).</summary>
     public long Published { get; private set; }
@@ -243,6 +247,7 @@ internal sealed class ConfirmingPublisher : IAsyncDisposable
         if (_window.Finished(finished))
         {
             Confirmed++;
+            Timeline?.Count(finished);
             if (_window.Within(_started[slot], finished))
             {
                 Latency.Record(finished - _started[slot]);
@@ -346,6 +351,7 @@ internal sealed class ConfirmingPublisher : IAsyncDisposable
         if (inWindow)
         {
             Confirmed++;
+            Timeline?.Count(now);
             var started = Volatile.Read(ref _started[slot]);
             if (_window.Within(started, now))
             {
