@@ -63,6 +63,10 @@ public sealed class MessageBroker : IDisposable
                 case "binding":
                     bindings.Add((key, vhost, value));
                     break;
+                case "policy":
+                    // Before queues and exchanges are restored, so they come back under their policies.
+                    broker.GetVirtualHost(vhost).RestorePolicy(TopologyFormat.DecodePolicy(name, value));
+                    break;
             }
         }
 
@@ -92,6 +96,11 @@ public sealed class MessageBroker : IDisposable
             {
                 await store.DeleteMetadataAsync(key, FlushPolicy.Sync).ConfigureAwait(false);
             }
+        }
+
+        foreach (var vhost in broker._vhosts.Values)
+        {
+            vhost.ApplyRestoredPolicies();
         }
 
         // Last, once every route exists: an overdue delayed message is released at once.

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Holdfast.Broker.Delayed;
 using Holdfast.Broker.Messages;
+using Holdfast.Broker.Policies;
 using Holdfast.Broker.Queues;
 using Holdfast.Broker.Routing;
 using Holdfast.Broker.Sessions;
@@ -31,6 +32,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     private readonly TimeProvider _time;
     private readonly DelayedMessageScheduler _delayed;
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
+    private ImmutableDictionary<string, PolicyDefinition> _policies = ImmutableDictionary.Create<string, PolicyDefinition>(StringComparer.Ordinal);
 
     internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time)
     {
@@ -212,7 +214,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 await Durably(_store.PutMetadataAsync(TopologyFormat.QueueKey(Name, requested.Name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
             }
 
-            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this);
+            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this, EffectiveArguments(requested));
             AddQueue(created);
             created.Touch();
             return Describe(created);
@@ -522,6 +524,91 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
     }
 
+    // ---- policies ----
+
+    public IReadOnlyCollection<PolicyDefinition> Policies => [.. _policies.Values];
+
+    /// <summary>Adds or replaces a policy, durably, and applies it at once to every queue and exchange it matches.</summary>
+    public async Task SetPolicyAsync(PolicyDefinition policy, CancellationToken cancellationToken = default)
+    {
+        PolicyResolver.Validate(policy);
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Durably(_store.PutMetadataAsync(TopologyFormat.PolicyKey(Name, policy.Name), TopologyFormat.Encode(policy), FlushPolicy.Sync)).ConfigureAwait(false);
+            _policies = _policies.SetItem(policy.Name, policy);
+            ReapplyPoliciesLocked();
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    /// <returns>False when there was no such policy.</returns>
+    public async Task<bool> ClearPolicyAsync(string name, CancellationToken cancellationToken = default)
+    {
+        await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_policies.ContainsKey(name))
+            {
+                return false;
+            }
+
+            await Durably(_store.DeleteMetadataAsync(TopologyFormat.PolicyKey(Name, name), FlushPolicy.Sync)).ConfigureAwait(false);
+            _policies = _policies.Remove(name);
+            ReapplyPoliciesLocked();
+            return true;
+        }
+        finally
+        {
+            _topologyGate.Release();
+        }
+    }
+
+    internal void RestorePolicy(PolicyDefinition policy) => _policies = _policies.SetItem(policy.Name, policy);
+
+    /// <summary>At start, once everything is restored: exchanges read before their policy get its alternate exchange.</summary>
+    internal void ApplyRestoredPolicies()
+    {
+        if (!_policies.IsEmpty)
+        {
+            ReapplyPoliciesLocked();
+        }
+    }
+
+    private IReadOnlyDictionary<string, object?> EffectiveArguments(QueueDefinition queue) =>
+        PolicyResolver.EffectiveQueueArguments(queue.Arguments, PolicyResolver.Match(_policies.Values, queue.Name, isQueue: true));
+
+    private void ReapplyPoliciesLocked()
+    {
+        var topology = _topology;
+        foreach (var queue in topology.Queues.Values)
+        {
+            try
+            {
+                queue.ApplyArguments(EffectiveArguments(queue.Definition));
+            }
+            catch (BrokerException)
+            {
+                // A policy value the queue cannot use leaves it under its previous settings, as RabbitMQ ignores an invalid one.
+            }
+        }
+
+        var routes = topology.Routes;
+        foreach (var exchange in topology.Exchanges.Values)
+        {
+            if (routes.Find(exchange.Name) is { } current)
+            {
+                var alternate = PolicyResolver.EffectiveAlternateExchange(exchange, PolicyResolver.Match(_policies.Values, exchange.Name, isQueue: false));
+                routes = routes.WithExchange(current.WithAlternateExchange(alternate));
+            }
+        }
+
+        _topology = _topology with { Routes = routes };
+    }
+
     // ---- queue expiry ----
 
     Task IQueueHost.ExpireAsync(MessageQueue queue) => DeleteOwnedAsync(queue);
@@ -563,7 +650,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     internal void RestoreQueue(QueueDefinition definition, StoredQueue stored)
     {
-        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this);
+        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this, EffectiveArguments(definition));
         queue.Recover(_store.ListLive(stored));
         AddQueue(queue);
         if (queue.Settings.ExpiresMs is not null)
@@ -743,10 +830,11 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     private void AddExchange(ExchangeDefinition exchange)
     {
         var topology = _topology;
+        var alternate = PolicyResolver.EffectiveAlternateExchange(exchange, PolicyResolver.Match(_policies.Values, exchange.Name, isQueue: false));
         _topology = topology with
         {
             Exchanges = topology.Exchanges.SetItem(exchange.Name, exchange),
-            Routes = topology.Routes.WithExchange(ExchangeRoutes.Create(exchange.Name, exchange.Kind, exchange.AlternateExchange)),
+            Routes = topology.Routes.WithExchange(ExchangeRoutes.Create(exchange.Name, exchange.Kind, alternate)),
         };
     }
 

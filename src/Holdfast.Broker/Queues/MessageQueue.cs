@@ -43,30 +43,57 @@ public sealed class MessageQueue
     private bool _hadConsumer;
     private bool _deleted;
 
-    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory, TimeProvider? time = null, IQueueHost? deadLetters = null)
+    internal MessageQueue(string virtualHost, QueueDefinition definition, long? exclusiveOwner, StoredQueue? stored, MessageStore store, MessageMemory memory, TimeProvider? time = null, IQueueHost? deadLetters = null, IReadOnlyDictionary<string, object?>? effectiveArguments = null)
     {
         _time = time ?? TimeProvider.System;
         _host = deadLetters;
-        Settings = QueueSettings.From(definition.Arguments);
+        var arguments = effectiveArguments ?? definition.Arguments;
+        Settings = QueueSettings.From(arguments);
         VirtualHost = virtualHost;
         Definition = definition;
         ExclusiveOwner = exclusiveOwner;
         Stored = stored;
         _store = store;
         _memory = memory;
-        Limits = QueueLimits.From(definition.Arguments);
+        Limits = QueueLimits.From(arguments);
         _ready = ReadyList.Create(Settings.MaxPriority);
 
         // Made up front, disarmed: a timer created while the lock is held could fire (a test clock fires
         // a due timer inside CreateTimer) before its field is set.
         _expiryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _leaseTimer = Settings.ExpiresMs is null ? null : _time.CreateTimer(static state => ((MessageQueue)state!).OnLeaseTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _retryTimer = Settings.RetryDelaysMs is null ? null : _time.CreateTimer(static state => ((MessageQueue)state!).OnRetryTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _leaseTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnLeaseTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _retryTimer = _time.CreateTimer(static state => ((MessageQueue)state!).OnRetryTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    internal QueueLimits Limits { get; }
+    /// <summary>Length limits in force: the queue's arguments combined with the policy that applies (they change with policies).</summary>
+    internal QueueLimits Limits { get; private set; }
 
-    internal QueueSettings Settings { get; }
+    internal QueueSettings Settings { get; private set; }
+
+    /// <summary>
+    /// A policy changed: the queue now runs under these combined arguments. Priority is fixed at
+    /// declare, as in RabbitMQ; everything else (TTL, limits, dead-lettering, expiry, retries) takes effect at once.
+    /// </summary>
+    internal void ApplyArguments(IReadOnlyDictionary<string, object?> effective)
+    {
+        var settings = QueueSettings.From(effective) with { MaxPriority = Settings.MaxPriority };
+        var limits = QueueLimits.From(effective);
+        lock (_gate)
+        {
+            Settings = settings;
+            Limits = limits;
+            if (_deleted)
+            {
+                return;
+            }
+
+            DropHeadOverLimitLocked();
+            ExpireHeadsLocked(_time.GetUtcNow().ToUnixTimeMilliseconds(), zeroTtlToo: false);
+            ArmLeaseLocked();
+        }
+
+        RunDeadLetters();
+    }
 
     /// <summary>Messages that should have been dead-lettered but had nowhere to go, so they stayed (at-least-once dead-lettering).</summary>
     public long DeadLetterFailures => Interlocked.Read(ref _deadLetterFailures);

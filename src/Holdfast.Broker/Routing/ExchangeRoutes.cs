@@ -28,6 +28,12 @@ public sealed class ExchangeRoutes
     public static ExchangeRoutes Create(string name, ExchangeKind kind, string? alternateExchange = null) =>
         new(name, kind, string.IsNullOrEmpty(alternateExchange) ? null : alternateExchange, [], RouteMatcher.Create(kind));
 
+    /// <summary>The same routes with another alternate exchange (a policy set or cleared one).</summary>
+    public ExchangeRoutes WithAlternateExchange(string? alternateExchange) =>
+        string.Equals(alternateExchange, AlternateExchange, StringComparison.Ordinal)
+            ? this
+            : new(Name, Kind, string.IsNullOrEmpty(alternateExchange) ? null : alternateExchange, Bindings, _matcher);
+
     public ExchangeRoutes WithBinding(Binding binding) =>
         Bindings.Contains(binding) ? this : new(Name, Kind, AlternateExchange, Bindings.Add(binding), _matcher.Add(binding));
 

@@ -14,6 +14,7 @@ namespace Holdfast.Broker.Topology;
 /// exchange: u8 version 1, u8 kind, u8 flags (1 durable, 2 auto-delete, 4 internal, 8 x-delayed-message), table arguments
 /// queue:    u8 version 1, u8 flags (1 durable, 2 exclusive, 4 auto-delete), table arguments
 /// binding:  u8 version 1, str source, u8 destination kind, str destination, str key, table arguments
+/// policy:   u8 version 1, str pattern, u8 apply-to, i32 priority, table definition
 /// </code>
 /// with str and table as in <see cref="StoredMessageFormat"/>.
 /// </summary>
@@ -27,6 +28,30 @@ internal static class TopologyFormat
 
     /// <summary>When a durable queue with x-expires was last used (u64 Unix ms), so its lease survives restarts.</summary>
     public static string LastUseKey(string vhost, string name) => $"lastuse/{vhost.Length}/{vhost}/{name}";
+
+    public static string PolicyKey(string vhost, string name) => $"policy/{vhost.Length}/{vhost}/{name}";
+
+    public static byte[] Encode(Policies.PolicyDefinition policy)
+    {
+        var output = new ArrayBufferWriter<byte>(64);
+        var writer = new StoredMessageFormat.Writer(output);
+        writer.U8(Version);
+        writer.Str(policy.Pattern);
+        writer.U8((byte)policy.ApplyTo);
+        writer.U32(unchecked((uint)policy.Priority));
+        writer.Table(AsTable(policy.Definition), 1);
+        return output.WrittenSpan.ToArray();
+    }
+
+    public static Policies.PolicyDefinition DecodePolicy(string name, byte[] value)
+    {
+        var reader = new StoredMessageFormat.Reader(value);
+        CheckVersion(reader.U8(), "policy", name);
+        var pattern = reader.Str();
+        var applyTo = (Policies.PolicyTarget)reader.U8();
+        var priority = unchecked((int)reader.U32());
+        return new Policies.PolicyDefinition(name, pattern, applyTo, priority, AsDictionary(reader.Table(1)));
+    }
 
     public static string BindingKey(string vhost, ReadOnlySpan<byte> encoded) => $"binding/{vhost.Length}/{vhost}/{Convert.ToHexString(SHA256.HashData(encoded))}";
 

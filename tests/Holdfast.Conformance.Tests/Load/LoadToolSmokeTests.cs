@@ -19,7 +19,7 @@ public sealed class LoadToolSmokeTests
     public async Task Publish_confirm_reports_confirmed_messages_and_confirm_latency(string mode)
     {
         await using var broker = await InProcessBroker.StartAsync();
-        var options = Small(broker) with { Producers = 2, ConfirmMode = mode == "tracked" ? ConfirmMode.Tracked : ConfirmMode.Manual };
+        var options = Small(broker) with { Producers = 2, ConfirmMode = mode == "tracked" ? ConfirmMode.Tracked : ConfirmMode.Manual, Timeline = true };
 
         var result = await RunAsync(broker, AmqpScenario.PublishConfirm, options);
 
@@ -34,6 +34,8 @@ public sealed class LoadToolSmokeTests
         Assert.NotNull(result.ConfirmLatencyUs);
         Assert.True(result.ConfirmLatencyUs.P50 > 0 && result.ConfirmLatencyUs.Max >= result.ConfirmLatencyUs.P99);
         Assert.Null(result.EndToEndLatencyUs);
+        Assert.NotNull(result.ConfirmedPer100ms);
+        Assert.Equal(result.Confirmed, result.ConfirmedPer100ms.Sum());
         await AssertQueueGoneAsync(broker, result.Queue);
     }
 

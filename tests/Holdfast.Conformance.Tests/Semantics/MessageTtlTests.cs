@@ -181,6 +181,56 @@ public sealed class MessageTtlTests
     }
 
     [Fact]
+    public async Task Per_message_ttl_expires_only_at_the_head_of_the_queue()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        var dlx = await scope.ExchangeAsync("head-dlx", ExchangeType.Fanout);
+        var dlq = await scope.BoundQueueAsync("head-dlq", dlx);
+        var source = await scope.QueueAsync("head-src", ("x-dead-letter-exchange", dlx));
+        await scope.PublishAsync("", source, "long-lived", new BasicProperties { Expiration = "60000" });
+        await scope.PublishAsync("", source, "short-lived", new BasicProperties { Expiration = "100" });
+
+        // The short-lived message is past its time, but behind one that is not: it stays, and is counted.
+        await Task.Delay(500);
+        Assert.Equal(2u, await scope.ReadyAsync(source));
+        Assert.Equal(0u, await scope.ReadyAsync(dlq));
+
+        // Once it reaches the head it expires instead of being delivered.
+        var head = await scope.Setup.BasicGetAsync(source, autoAck: true);
+        Assert.NotNull(head);
+        Assert.Equal("long-lived", BrokerKit.Text(head.Body));
+        Assert.Null(await scope.Setup.BasicGetAsync(source, autoAck: true));
+        await BrokerKit.EventuallyAsync(async () => await scope.ReadyAsync(dlq) == 1, "the expired message is dead-lettered once at the head");
+        var dead = await scope.Setup.BasicGetAsync(dlq, autoAck: true);
+        Assert.Equal("short-lived", BrokerKit.Text(dead!.Body));
+        Assert.Equal("100", Deaths.LongString(Deaths.XDeath(new Delivery("", 0, false, "", "", dead.BasicProperties, dead.Body.ToArray()))[0]["original-expiration"]));
+    }
+
+    [Fact]
+    public async Task A_message_requeued_after_its_ttl_passed_is_dead_lettered_instead_of_redelivered()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        var dlx = await scope.ExchangeAsync("requeue-ttl-dlx", ExchangeType.Fanout);
+        var dlq = await scope.BoundQueueAsync("requeue-ttl-dlq", dlx);
+        var source = await scope.QueueAsync("requeue-ttl-src", ("x-message-ttl", 200), ("x-dead-letter-exchange", dlx));
+        var dead = await scope.ConsumeAsync(dlq);
+        await scope.PublishAsync("", source, "stale");
+
+        await using var worker = await scope.Connection.CreateChannelAsync();
+        var got = await worker.BasicGetAsync(source, autoAck: false);
+        Assert.NotNull(got);
+        await Task.Delay(400);
+        var before = DateTimeOffset.UtcNow;
+        await worker.BasicNackAsync(got.DeliveryTag, multiple: false, requeue: true);
+
+        // Requeued, the message keeps the expiry it had: it is expired now, so it is dead-lettered, not redelivered.
+        var letter = await dead.NextAsync();
+        Assert.Equal("stale", letter.Text);
+        Deaths.AssertEntry(Assert.Single(Deaths.XDeath(letter)), 1, "expired", source, "", [source], null, before, DateTimeOffset.UtcNow);
+        Assert.Null(await worker.BasicGetAsync(source, autoAck: true));
+    }
+
+    [Fact]
     public async Task Expired_messages_without_a_dead_letter_exchange_are_dropped()
     {
         await using var scope = await SemanticsScope.StartAsync();

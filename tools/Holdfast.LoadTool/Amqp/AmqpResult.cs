@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Holdfast.LoadTool.Amqp;
 
 /// <summary>The JSON line one <c>amqp</c> run prints (snake_case on the wire).</summary>
@@ -70,6 +72,7 @@ internal sealed record AmqpResult
     public LatencySummary? EndToEndLatencyUs { get; init; }
 
     /// <summary>With <c>--timeline</c>: confirms received in each 100 ms of the window, all producers together.</summary>
+    [JsonPropertyName("confirmed_per_100ms")]
     public long[]? ConfirmedPer100ms { get; init; }
 
     /// <summary>publish-noconfirm: the rate the client handed messages to its socket, for contrast with the broker's intake.</summary>

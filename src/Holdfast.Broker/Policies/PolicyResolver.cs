@@ -1,0 +1,131 @@
+using System.Text.RegularExpressions;
+using Holdfast.Broker.Topology;
+
+namespace Holdfast.Broker.Policies;
+
+/// <summary>
+/// Which policy applies to a queue or exchange, and what the result is. RabbitMQ's rules: among the
+/// matching policies the highest priority wins (one policy only); a queue's own argument beats the
+/// policy's, except for the numeric limits, where the lower of the two applies.
+/// </summary>
+internal static class PolicyResolver
+{
+    /// <summary>Policy keys for queues, and whether the lower value wins when the queue sets one too.</summary>
+    public static IReadOnlyDictionary<string, bool> QueueKeys { get; } = new Dictionary<string, bool>(StringComparer.Ordinal)
+    {
+        ["message-ttl"] = true,
+        ["expires"] = true,
+        ["max-length"] = true,
+        ["max-length-bytes"] = true,
+        ["delivery-limit"] = true,
+        ["overflow"] = false,
+        ["dead-letter-exchange"] = false,
+        ["dead-letter-routing-key"] = false,
+        ["dead-letter-strategy"] = false,
+        ["retry-delays"] = false,
+        ["queue-mode"] = false,
+    };
+
+    public static IReadOnlySet<string> ExchangeKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "alternate-exchange" };
+
+    public static void Validate(PolicyDefinition policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentException.ThrowIfNullOrEmpty(policy.Name);
+        try
+        {
+            _ = new Regex(policy.Pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"policy '{policy.Name}': '{policy.Pattern}' is not a valid regular expression: {ex.Message}", nameof(policy), ex);
+        }
+
+        foreach (var key in policy.Definition.Keys)
+        {
+            if (!QueueKeys.ContainsKey(key) && !ExchangeKeys.Contains(key))
+            {
+                throw new ArgumentException($"policy '{policy.Name}': '{key}' is not a recognised policy key", nameof(policy));
+            }
+        }
+
+        if (policy.Definition.Count == 0)
+        {
+            throw new ArgumentException($"policy '{policy.Name}': the definition is empty", nameof(policy));
+        }
+    }
+
+    public static PolicyDefinition? Match(IEnumerable<PolicyDefinition> policies, string name, bool isQueue)
+    {
+        PolicyDefinition? best = null;
+        foreach (var policy in policies)
+        {
+            var applies = policy.ApplyTo == PolicyTarget.All || policy.ApplyTo == (isQueue ? PolicyTarget.Queues : PolicyTarget.Exchanges);
+            if (applies && (best is null || policy.Priority > best.Priority) && Matches(policy.Pattern, name))
+            {
+                best = policy;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>The queue's arguments with the policy's added under their <c>x-</c> names, by the precedence rules above.</summary>
+    public static IReadOnlyDictionary<string, object?> EffectiveQueueArguments(IReadOnlyDictionary<string, object?> declared, PolicyDefinition? policy)
+    {
+        if (policy is null)
+        {
+            return declared;
+        }
+
+        var effective = new Dictionary<string, object?>(declared, StringComparer.Ordinal);
+        foreach (var (key, value) in policy.Definition)
+        {
+            if (!QueueKeys.TryGetValue(key, out var lowerWins))
+            {
+                continue;
+            }
+
+            var argument = "x-" + key;
+            if (!effective.TryGetValue(argument, out var own))
+            {
+                effective[argument] = value;
+            }
+            else if (lowerWins && AsLong(value) is { } fromPolicy && AsLong(own) is { } fromQueue && fromPolicy < fromQueue)
+            {
+                effective[argument] = fromPolicy;
+            }
+        }
+
+        return effective;
+    }
+
+    /// <summary>The exchange's alternate exchange: its own argument, else the policy's.</summary>
+    public static string? EffectiveAlternateExchange(ExchangeDefinition exchange, PolicyDefinition? policy) =>
+        exchange.AlternateExchange
+        ?? (policy is not null && policy.Definition.ContainsKey("alternate-exchange") ? TopologyArguments.GetString(policy.Definition, "alternate-exchange") : null);
+
+    private static bool Matches(string pattern, string name)
+    {
+        try
+        {
+            return Regex.IsMatch(name, pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static long? AsLong(object? value) => value switch
+    {
+        sbyte v => v,
+        byte v => v,
+        short v => v,
+        ushort v => v,
+        int v => v,
+        uint v => v,
+        long v => v,
+        _ => null,
+    };
+}
