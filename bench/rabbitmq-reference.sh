@@ -93,12 +93,14 @@ stop() {
     echo "$node not running"
   fi
   if [ -f "$base/epmd-started" ]; then
-    # Only if no other node registered with it meanwhile.
+    # Only if no other node registered with it meanwhile: killing it would cut that node off.
     if ! epmd -names 2>/dev/null | grep -q '^name '; then
       epmd -kill >/dev/null 2>&1 || true
+      rm -f "$base/epmd-started"
       echo "stopped the epmd this script started"
+    else
+      echo "left the epmd this script started running: other nodes use it ($(epmd -names | grep '^name ' | cut -d' ' -f2 | tr '\n' ' '))"
     fi
-    rm -f "$base/epmd-started"
   fi
   rm -rf "$base/mnesia"
 }

@@ -29,6 +29,13 @@ public sealed record SecurityOptions
     /// </summary>
     public TimeSpan PatternMatchTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Whether a store with no users and no virtual hosts gets RabbitMQ's first-start defaults (vhost
+    /// <c>/</c>, user <c>guest</c>). Off when definitions are imported at start: RabbitMQ then does not
+    /// create them either, so the file alone says who may log in.
+    /// </summary>
+    public bool CreateDefaults { get; init; } = true;
+
     /// <exception cref="ArgumentException">A value the directory cannot work with.</exception>
     public void Validate()
     {

@@ -12,11 +12,14 @@ namespace Holdfast.Broker.Security;
 /// names may contain <c>/</c>. The key is the record's identity; values, little-endian:
 /// <code>
 /// vhost:      u8 version 1
-/// user:       u8 version 1, u8 hash algorithm (1 = PBKDF2-HMAC-SHA256), u32 iterations,
+/// user:       u8 version 1, u8 hash algorithm, u32 iterations,
 ///             u8 salt length, salt, u8 hash length, hash, u16 tag count, count × str tag
 /// permission: u8 version 1, str configure, str write, str read
 /// </code>
-/// with str = u16 length + UTF-8. A reader meeting another version refuses to start rather than guess:
+/// with str = u16 length + UTF-8. Hash algorithms: 1 = PBKDF2-HMAC-SHA256; imported from RabbitMQ
+/// (one pass over a 4-byte salt and the UTF-8 password, iterations 1): 2 = SHA-256, 3 = SHA-512,
+/// 4 = MD5; 5 = no password (iterations 0, empty salt and hash). A reader meeting another version
+/// or algorithm refuses to start rather than guess:
 /// a permission misread is a permission wrongly granted.
 /// </summary>
 internal static class SecurityRecordFormat

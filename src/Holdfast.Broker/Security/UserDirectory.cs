@@ -131,6 +131,12 @@ public sealed class UserDirectory
 
         if (!Derive(account.Password, password))
         {
+            if (!account.Password.IsSlow)
+            {
+                // A refusal costs what a missing user's does, so timing does not tell imported users from absent ones.
+                _ = Derive(_decoy, password);
+            }
+
             // RabbitMQ's wording, so that existing log alerts keep matching.
             return AuthenticationOutcome.Refused($"user '{user}' - invalid credentials");
         }
@@ -223,8 +229,34 @@ public sealed class UserDirectory
     public async Task<bool> AddUserAsync(string name, string password, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
         SecurityNames.ValidateName(name, "user", nameof(name));
+        _ = ValidateTags(tags);
+        return await AddUserWithHashAsync(name, HashPassword(password), tags, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates a user whose password is known only as RabbitMQ stores it (what <c>rabbitmqctl
+    /// export_definitions</c> writes): <paramref name="passwordHash"/> is the base64 of a 4-byte salt
+    /// followed by the digest of salt ‖ UTF-8 password, <paramref name="hashingAlgorithm"/> the module
+    /// that made it (<c>rabbit_password_hashing_sha256</c>, <c>_sha512</c> or <c>_md5</c>; also
+    /// <c>rabbit_password_hashing_pbkdf2_sha256</c>). The hash is kept as it is and logins are checked
+    /// against it; an empty hash makes a user that cannot log in with a password, as in RabbitMQ.
+    /// False when a user of that name exists (it is left alone).
+    /// </summary>
+    /// <exception cref="ArgumentException">An invalid name or tag, an unknown algorithm, or a hash that algorithm does not produce.</exception>
+    public async Task<bool> AddUserWithPasswordHashAsync(string name, string passwordHash, string hashingAlgorithm, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+    {
+        SecurityNames.ValidateName(name, "user", nameof(name));
+        _ = ValidateTags(tags);
+        return await AddUserWithHashAsync(name, PasswordHash.FromRabbitMq(hashingAlgorithm, passwordHash), tags, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates a user with a hash already made (or imported); false when one of that name exists.</summary>
+    /// <exception cref="ArgumentException">An invalid name or tag.</exception>
+    internal async Task<bool> AddUserWithHashAsync(string name, PasswordHash hash, IEnumerable<string>? tags, CancellationToken cancellationToken)
+    {
+        SecurityNames.ValidateName(name, "user", nameof(name));
+        ArgumentNullException.ThrowIfNull(hash);
         var tagList = ValidateTags(tags);
-        var hash = HashPassword(password);
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -428,7 +460,8 @@ public sealed class UserDirectory
             await CommitAsync(orphans).ConfigureAwait(false);
         }
 
-        if (metadata.ContainsKey(SecurityRecordFormat.SeedingKey) || (state.Users.IsEmpty && state.VirtualHosts.IsEmpty))
+        // A seeding cut short by a crash is finished whatever the options say now: it was begun on a blank store.
+        if (metadata.ContainsKey(SecurityRecordFormat.SeedingKey) || (_options.CreateDefaults && state.Users.IsEmpty && state.VirtualHosts.IsEmpty))
         {
             await SeedDefaultsAsync().ConfigureAwait(false);
         }
@@ -507,7 +540,11 @@ public sealed class UserDirectory
 
     private bool Derive(PasswordHash hash, string password)
     {
-        Interlocked.Increment(ref _passwordDerivations);
+        if (hash.IsSlow)
+        {
+            Interlocked.Increment(ref _passwordDerivations);
+        }
+
         return hash.Verify(password);
     }
 

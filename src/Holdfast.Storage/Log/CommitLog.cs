@@ -484,7 +484,7 @@ internal sealed class CommitLog : IDisposable
         try
         {
             var position = WrittenEnd;
-            _applier.Checkpoint(position);
+            _applier.Checkpoint(position, requested: requests.Count > 0);
             Volatile.Write(ref _lastCheckpoint, position);
             foreach (var request in requests)
             {

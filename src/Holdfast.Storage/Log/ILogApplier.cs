@@ -7,5 +7,6 @@ internal interface ILogApplier
     void Apply(long position, RecordView record, ReadOnlySpan<byte> payload);
 
     /// <summary>Everything before <paramref name="position"/> is applied and synced: persist the state. On the writer thread, not under the lock.</summary>
-    void Checkpoint(long position);
+    /// <param name="requested">A caller asked for this checkpoint and waits for it; an automatic one may leave its file deletions to a background task.</param>
+    void Checkpoint(long position, bool requested);
 }

@@ -7,7 +7,8 @@ namespace Holdfast.Storage.State;
 /// <summary>
 /// Takes checkpoints on the log writer's thread: snapshot the state under the lock, write the index
 /// entries added or repointed since the last checkpoint and fsync them, write the checkpoint file, then
-/// carry out the deletions decided at the previous checkpoint. Deciding at one checkpoint and deleting
+/// carry out the deletions decided at the previous checkpoint (for an automatic checkpoint, on a
+/// background task, one deletion batch after another, so a slow unlink never holds up the log). Deciding at one checkpoint and deleting
 /// at the next means both checkpoints kept on disk are past every deleted file, so opening from
 /// either is sound.
 /// </summary>
@@ -15,14 +16,28 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
 {
     private readonly QueueIndexFiles _index = new(device);
     private Deletions _decided = new([], [], []);
+    private Task _deleting = Task.CompletedTask;
+    private long _segmentsDeleted;
+    private long _deletionFailures;
 
     public long Generation { get; set; }
 
     public long Checkpoints { get; private set; }
 
-    public long SegmentsDeleted { get; private set; }
+    public long SegmentsDeleted => Interlocked.Read(ref _segmentsDeleted);
 
-    public void Write(long position)
+    /// <summary>Files a background deletion could not remove (they stay on disk, unreferenced, and cost only space).</summary>
+    public long DeletionFailures => Interlocked.Read(ref _deletionFailures);
+
+    /// <summary>Waits for deletions handed to the background (before the store closes its files).</summary>
+    public void WaitForDeletions()
+    {
+#pragma warning disable VSTHRD002 // Called from Dispose and the dedicated writer thread; the task never needs either to finish.
+        _deleting.GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+    }
+
+    public void Write(long position, bool deferDeletions = false)
     {
         Checkpoint checkpoint;
         List<(StoredQueue Queue, List<(long, long, int)> Entries, long Next)> writes = [];
@@ -47,8 +62,9 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
                 new Dictionary<string, long>(state.Offsets, StringComparer.Ordinal),
                 new Dictionary<string, byte[]>(state.Metadata, StringComparer.Ordinal));
 
+            // A segment already decided (its deletion runs at this checkpoint) is not decided twice.
             var deadSegments = state.Segments.All
-                .Where(s => s != state.Segments.Last && !s.Deleted && s.LiveReferences == 0 && s.EndPosition <= position)
+                .Where(s => s != state.Segments.Last && !s.Deleted && s.LiveReferences == 0 && s.EndPosition <= position && !_decided.Segments.Contains(s))
                 .ToList();
             toExecute = _decided;
             decidedNow = new Deletions(deadSegments, heads, [.. state.DeletedQueues]);
@@ -76,6 +92,28 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
             _decided = decidedNow;
         }
 
+        if (deferDeletions)
+        {
+            var previous = _deleting;
+            _deleting = Task.Run(async () =>
+            {
+#pragma warning disable VSTHRD003 // This writer's own previous deletion task: deletions run one after another.
+                await previous.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+                try
+                {
+                    Execute(toExecute);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Interlocked.Increment(ref _deletionFailures);
+                }
+            });
+            return;
+        }
+
+        // A checkpoint someone waits for finishes its deletions before it reports, as tests and compaction expect.
+        WaitForDeletions();
         Execute(toExecute);
     }
 
@@ -156,7 +194,7 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
 
                 segment.File.Dispose();
                 device.DeleteFile(Segment.PathFor(segment.BasePosition));
-                SegmentsDeleted++;
+                Interlocked.Increment(ref _segmentsDeleted);
             }
 
             device.SyncDirectory(Segment.Directory);
