@@ -203,8 +203,8 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             }
 
             // Refuse bad arguments before anything is written.
-            _ = QueueLimits.From(requested.Arguments);
-            _ = QueueSettings.From(requested.Arguments);
+            _ = QueueLimits.From(requested.Arguments, new QueueContext(requested.Name, Name));
+            _ = QueueSettings.From(requested.Arguments, new QueueContext(requested.Name, Name));
 
             // Exclusive queues die with their connection, so they are never written down, durable or not.
             StoredQueue? stored = null;
@@ -317,11 +317,27 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         var topology = _topology;
         var targets = scratch.Targets;
         targets.Clear();
+
+        // Sender-selected distribution: CC and BCC headers add routing keys; BCC is not delivered.
+        var extraKeys = SenderSelectedKeys(message);
+        if (extraKeys is not null && message.Properties.Headers!.TryGetHeader("BCC", out _))
+        {
+            message = message with { Properties = message.Properties with { Headers = message.Properties.Headers.Without("BCC") } };
+        }
+
         if (message.Exchange.Length == 0)
         {
             if (topology.Queues.TryGetValue(message.RoutingKey, out var direct))
             {
                 targets.Add(direct);
+            }
+
+            foreach (var key in extraKeys ?? [])
+            {
+                if (topology.Queues.TryGetValue(key, out var named) && !targets.Contains(named))
+                {
+                    targets.Add(named);
+                }
             }
         }
         else
@@ -352,6 +368,18 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                     targets.Add(queue);
                 }
             }
+
+            foreach (var key in extraKeys ?? [])
+            {
+                topology.Routes.Route(message.Exchange, key, message.Properties.Headers, scratch.Route);
+                foreach (var queueName in scratch.Route.Queues)
+                {
+                    if (topology.Queues.TryGetValue(queueName, out var queue) && !targets.Contains(queue))
+                    {
+                        targets.Add(queue);
+                    }
+                }
+            }
         }
 
         routed = targets.Count > 0;
@@ -362,6 +390,13 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         {
             if (targets[i].RejectsPublish(message.Body.Length))
             {
+                if (targets[i].Limits.Overflow == OverflowBehaviour.RejectPublishDeadLetter && targets[i].Settings.DeadLetterExchange is { } dlx)
+                {
+                    // reject-publish-dlx: the publisher hears "nack", and the refused message is dead-lettered (reason maxlen).
+                    var letter = DeathHistory.DeadLettered(message, targets[i].Name, "maxlen", _time.GetUtcNow(), dlx, targets[i].Settings.DeadLetterRoutingKey);
+                    _ = PublishRefusedLetterAsync(letter);
+                }
+
                 targets.RemoveAt(i);
                 rejected = true;
             }
@@ -444,6 +479,45 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
 
         return write;
+    }
+
+    private async Task PublishRefusedLetterAsync(BrokerMessage letter)
+    {
+        try
+        {
+            await Publish(letter, new PublishScratch(), out _, out _).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The original was refused and nacked; its publisher still has it to send again.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>The CC and BCC routing keys of a message, or null when it has neither (the common case, checked cheaply).</summary>
+    private static List<string>? SenderSelectedKeys(BrokerMessage message)
+    {
+        if (message.Properties.Headers is not { Count: > 0 } headers)
+        {
+            return null;
+        }
+
+        List<string>? keys = null;
+        foreach (var name in (string[])["CC", "BCC"])
+        {
+            if (headers.TryGetHeader(name, out var value) && value is IReadOnlyList<object?> list)
+            {
+                foreach (var item in list)
+                {
+                    if (item is TextValue or string)
+                    {
+                        (keys ??= []).Add(item.ToString()!);
+                    }
+                }
+            }
+        }
+
+        return keys;
     }
 
     private static async Task ReleaseWhenWrittenAsync(Task written, List<(MessageQueue Queue, QueuedMessage Entry)> paged)

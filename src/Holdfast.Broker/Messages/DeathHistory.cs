@@ -29,22 +29,31 @@ public static class DeathHistory
             entries.Add(death);
         }
 
-        var count = previous is not null && previous.TryGetHeader("count", out var c) && c is long n ? n + 1 : 1L;
-        var fields = new List<KeyValuePair<string, object?>>
+        if (previous is not null)
         {
-            new("count", count),
-            new("reason", new TextValue(reason)),
-            new("queue", new TextValue(queue)),
-            new("time", new TimestampValue((ulong)now.ToUnixTimeSeconds())),
-            new("exchange", new TextValue(message.Exchange)),
-            new("routing-keys", RoutingKeys(message)),
-        };
-        if (properties.Expiration is { } expiration)
+            // Same queue, same reason again: RabbitMQ counts up on the entry and keeps the rest as first written.
+            var count = previous.TryGetHeader("count", out var c) && c is long n ? n + 1 : 2L;
+            entries.Insert(0, previous.With("count", count));
+        }
+        else
         {
-            fields.Add(new("original-expiration", new TextValue(expiration)));
+            var fields = new List<KeyValuePair<string, object?>>
+            {
+                new("count", 1L),
+                new("reason", new TextValue(reason)),
+                new("queue", new TextValue(queue)),
+                new("time", new TimestampValue((ulong)now.ToUnixTimeSeconds())),
+                new("exchange", new TextValue(message.Exchange)),
+                new("routing-keys", RoutingKeys(message)),
+            };
+            if (properties.Expiration is { } expiration)
+            {
+                fields.Add(new("original-expiration", new TextValue(expiration)));
+            }
+
+            entries.Insert(0, new MessageHeaders(fields));
         }
 
-        entries.Insert(0, new MessageHeaders(fields));
         var updated = headers.With("x-death", entries);
         if (!updated.TryGetHeader("x-first-death-reason", out _))
         {
@@ -58,6 +67,12 @@ public static class DeathHistory
             .With("x-last-death-reason", new TextValue(reason))
             .With("x-last-death-queue", new TextValue(queue))
             .With("x-last-death-exchange", new TextValue(message.Exchange));
+
+        if (deadLetterRoutingKey is not null)
+        {
+            // A new routing key replaces the CC keys too, as RabbitMQ does.
+            updated = updated.Without("CC");
+        }
 
         // The per-message TTL does not follow the message, or it would expire again at once.
         var newProperties = properties with { Headers = updated, Expiration = null };

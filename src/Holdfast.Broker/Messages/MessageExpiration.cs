@@ -21,4 +21,28 @@ public static class MessageExpiration
 
         return false;
     }
+
+    /// <summary>Why an expiration is refused, in RabbitMQ's words: no_integer, {value_negative,N} or {leftover_string,"rest"}.</summary>
+    public static string RefusalReason(string expiration)
+    {
+        ArgumentNullException.ThrowIfNull(expiration);
+        var digits = expiration.StartsWith('-') ? 1 : 0;
+        var end = digits;
+        while (end < expiration.Length && char.IsAsciiDigit(expiration[end]))
+        {
+            end++;
+        }
+
+        if (end == digits)
+        {
+            return "no_integer";
+        }
+
+        if (end < expiration.Length)
+        {
+            return $"{{leftover_string,\"{expiration[end..]}\"}}";
+        }
+
+        return $"{{value_negative,{expiration}}}";
+    }
 }

@@ -36,6 +36,10 @@ public sealed class MessageHeaders : IReadOnlyList<KeyValuePair<string, object?>
     }
 
     /// <summary>A copy with <paramref name="name"/> set (replacing the first of that name, or appended).</summary>
+    /// <summary>These headers without <paramref name="name"/> (the same instance when it is absent).</summary>
+    public MessageHeaders Without(string name) =>
+        TryGetHeader(name, out _) ? new MessageHeaders(_entries.Where(e => !string.Equals(e.Key, name, StringComparison.Ordinal))) : this;
+
     public MessageHeaders With(string name, object? value)
     {
         var entries = _entries.ToList();

@@ -70,6 +70,9 @@ public sealed class MessageQueue
 
     internal QueueSettings Settings { get; private set; }
 
+    /// <summary>Declared as a quorum queue (<c>x-queue-type</c>): same engine here, but a few RabbitMQ quorum-queue conventions show.</summary>
+    private bool IsQuorum => TopologyArguments.GetString(Definition.Arguments, "x-queue-type") == "quorum";
+
     /// <summary>
     /// A policy changed: the queue now runs under these combined arguments. Priority is fixed at
     /// declare, as in RabbitMQ; everything else (TTL, limits, dead-lettering, expiry, retries) takes effect at once.
@@ -346,7 +349,8 @@ public sealed class MessageQueue
                     _unacked++;
                 }
 
-                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry), _ready.Count);
+                // A quorum queue's basic.get shows the count from 0, as RabbitMQ's does.
+                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry, includeZero: IsQuorum), _ready.Count);
             }
 
             return null;
@@ -1032,10 +1036,10 @@ public sealed class MessageQueue
     }
 
     /// <summary>RabbitMQ's x-delivery-count header on a redelivered message: how many times it was returned before.</summary>
-    private static BrokerMessage WithDeliveryCount(QueuedMessage entry)
+    private static BrokerMessage WithDeliveryCount(QueuedMessage entry, bool includeZero = false)
     {
         var message = entry.Message!;
-        if (entry.DeliveryCount == 0)
+        if (entry.DeliveryCount == 0 && !includeZero)
         {
             return message;
         }

@@ -15,47 +15,29 @@ internal sealed record QueueLimits(long? MaxLength, long? MaxLengthBytes, Overfl
 
     public bool RejectsNewest => Overflow != OverflowBehaviour.DropHead;
 
-    public static QueueLimits From(IReadOnlyDictionary<string, object?> arguments)
+    public static QueueLimits From(IReadOnlyDictionary<string, object?> arguments) => From(arguments, QueueContext.Unknown);
+
+    public static QueueLimits From(IReadOnlyDictionary<string, object?> arguments, QueueContext where)
     {
-        var maxLength = NonNegative(arguments, "x-max-length");
-        var maxBytes = NonNegative(arguments, "x-max-length-bytes");
-        var overflow = TopologyArguments.GetString(arguments, "x-overflow") switch
+        var maxLength = QueueArgumentError.Integer(arguments, "x-max-length", 0, where);
+        var maxBytes = QueueArgumentError.Integer(arguments, "x-max-length-bytes", 0, where);
+        var overflow = OverflowBehaviour.DropHead;
+        if (arguments.TryGetValue("x-overflow", out var value))
         {
-            null or "drop-head" => OverflowBehaviour.DropHead,
-            "reject-publish" => OverflowBehaviour.RejectPublish,
-            "reject-publish-dlx" => OverflowBehaviour.RejectPublishDeadLetter,
-            var other => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-overflow' for queue: '{other}' is not one of drop-head, reject-publish, reject-publish-dlx"),
-        };
+            overflow = TopologyArguments.GetString(arguments, "x-overflow") switch
+            {
+                null => throw QueueArgumentError.Invalid("x-overflow", $"{{unacceptable_type,{TopologyArguments.TypeName(value)}}}", where),
+                "drop-head" => OverflowBehaviour.DropHead,
+                "reject-publish" => OverflowBehaviour.RejectPublish,
+                "reject-publish-dlx" => OverflowBehaviour.RejectPublishDeadLetter,
+                _ => throw QueueArgumentError.Invalid("x-overflow", "invalid_overflow", where),
+            };
+        }
+
         return maxLength is null && maxBytes is null && overflow == OverflowBehaviour.DropHead ? None : new QueueLimits(maxLength, maxBytes, overflow);
     }
 
     /// <summary>Whether ready messages of this count and size are over a limit.</summary>
     public bool Exceeded(long readyCount, long readyBytes) =>
         (MaxLength is { } count && readyCount > count) || (MaxLengthBytes is { } bytes && readyBytes > bytes);
-
-    private static long? NonNegative(IReadOnlyDictionary<string, object?> arguments, string name)
-    {
-        if (!arguments.TryGetValue(name, out var value))
-        {
-            return null;
-        }
-
-        long? number = value switch
-        {
-            sbyte v => v,
-            byte v => v,
-            short v => v,
-            ushort v => v,
-            int v => v,
-            uint v => v,
-            long v => v,
-            _ => null,
-        };
-        if (number is not { } n || n < 0)
-        {
-            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg '{name}' for queue: {TopologyArguments.Describe(value)} is not a non-negative integer");
-        }
-
-        return n;
-    }
 }

@@ -28,14 +28,16 @@ internal sealed record QueueSettings(
 
     public bool DeadLetters => DeadLetterExchange is not null;
 
-    public static QueueSettings From(IReadOnlyDictionary<string, object?> arguments)
+    public static QueueSettings From(IReadOnlyDictionary<string, object?> arguments) => From(arguments, QueueContext.Unknown);
+
+    public static QueueSettings From(IReadOnlyDictionary<string, object?> arguments, QueueContext where)
     {
-        var ttl = Integer(arguments, "x-message-ttl", min: 0);
-        var dlx = TopologyArguments.GetString(arguments, "x-dead-letter-exchange");
-        var dlrk = TopologyArguments.GetString(arguments, "x-dead-letter-routing-key");
+        var ttl = QueueArgumentError.Integer(arguments, "x-message-ttl", 0, where);
+        var dlx = QueueArgumentError.Text(arguments, "x-dead-letter-exchange", where);
+        var dlrk = QueueArgumentError.Text(arguments, "x-dead-letter-routing-key", where);
         if (dlrk is not null && dlx is null)
         {
-            throw new BrokerException(BrokerErrorKind.PreconditionFailed, "invalid arg 'x-dead-letter-routing-key' for queue: x-dead-letter-exchange is required when x-dead-letter-routing-key is set");
+            throw QueueArgumentError.Invalid("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined", where);
         }
 
         var strategy = TopologyArguments.GetString(arguments, "x-dead-letter-strategy") switch
@@ -44,9 +46,9 @@ internal sealed record QueueSettings(
             "at-most-once" => true,
             var other => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-dead-letter-strategy' for queue: '{other}' is not at-least-once or at-most-once"),
         };
-        var limit = Integer(arguments, "x-delivery-limit", min: 0);
-        var expires = Integer(arguments, "x-expires", min: 1);
-        var maxPriority = Integer(arguments, "x-max-priority", min: 0) ?? 0;
+        var limit = QueueArgumentError.Integer(arguments, "x-delivery-limit", 0, where);
+        var expires = QueueArgumentError.Integer(arguments, "x-expires", 1, where);
+        var maxPriority = QueueArgumentError.Integer(arguments, "x-max-priority", 0, where) ?? 0;
         if (maxPriority > 255)
         {
             throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-max-priority' for queue: {maxPriority} is above the maximum of 255");
@@ -58,14 +60,14 @@ internal sealed record QueueSettings(
             null => false,
             _ => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-single-active-consumer' for queue: {TopologyArguments.Describe(sac)} is not a boolean"),
         };
-        var retryDelays = RetryDelays(arguments);
+        var retryDelays = RetryDelays(arguments, where);
         return ttl is null && dlx is null && limit is null && expires is null && maxPriority == 0 && !singleActive && retryDelays is null
             ? None
             : new QueueSettings(ttl, dlx, dlrk, strategy, limit, expires, (int)maxPriority, singleActive, retryDelays);
     }
 
     /// <summary><c>x-retry-delays</c>: an array of non-negative millisecond delays, e.g. [1000, 5000, 30000].</summary>
-    private static List<long>? RetryDelays(IReadOnlyDictionary<string, object?> arguments)
+    private static List<long>? RetryDelays(IReadOnlyDictionary<string, object?> arguments, QueueContext where)
     {
         if (!arguments.TryGetValue("x-retry-delays", out var value))
         {
@@ -80,35 +82,9 @@ internal sealed record QueueSettings(
         var delays = new List<long>(items.Count);
         foreach (var item in items)
         {
-            delays.Add(Integer(new Dictionary<string, object?> { ["x-retry-delays"] = item }, "x-retry-delays", min: 0)!.Value);
+            delays.Add(QueueArgumentError.Integer(new Dictionary<string, object?> { ["x-retry-delays"] = item }, "x-retry-delays", 0, where)!.Value);
         }
 
         return delays;
-    }
-
-    private static long? Integer(IReadOnlyDictionary<string, object?> arguments, string name, long min)
-    {
-        if (!arguments.TryGetValue(name, out var value))
-        {
-            return null;
-        }
-
-        long? number = value switch
-        {
-            sbyte v => v,
-            byte v => v,
-            short v => v,
-            ushort v => v,
-            int v => v,
-            uint v => v,
-            long v => v,
-            _ => null,
-        };
-        if (number is not { } n || n < min)
-        {
-            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg '{name}' for queue: {TopologyArguments.Describe(value)} is not an integer of at least {min}");
-        }
-
-        return n;
     }
 }

@@ -186,7 +186,7 @@ public sealed class BrokerChannel
         AuthorizePublish(message.Exchange);
         if (!MessageExpiration.TryParse(message.Properties.Expiration, out _))
         {
-            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid expiration '{message.Properties.Expiration}': no_integer");
+            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid expiration '{message.Properties.Expiration}': {MessageExpiration.RefusalReason(message.Properties.Expiration!)}");
         }
 
         if (message.Properties.UserId is { } userId && !string.Equals(userId, User, StringComparison.Ordinal))
