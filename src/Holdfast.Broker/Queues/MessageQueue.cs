@@ -389,6 +389,7 @@ public sealed class MessageQueue
             _unacked -= entries.Count;
             if (_deleted)
             {
+                ForgetAll(entries);
                 return;
             }
 
@@ -409,6 +410,8 @@ public sealed class MessageQueue
             _unacked -= entries.Count;
             if (_deleted)
             {
+                // The queue went while these were out: nothing to go back to, and nothing left to hold in memory.
+                ForgetAll(entries);
                 return;
             }
 
@@ -491,6 +494,7 @@ public sealed class MessageQueue
         {
             if (_deleted)
             {
+                Forget(message.Entry);
                 return;
             }
 
@@ -534,6 +538,11 @@ public sealed class MessageQueue
             }
 
             _retrying.Clear();
+            foreach (var gone in _undeliverable.Concat(_dying))
+            {
+                Forget(gone.Entry);
+            }
+
             _undeliverable.Clear();
             _dying.Clear();
             messageCount = _ready.Count;
@@ -1046,6 +1055,14 @@ public sealed class MessageQueue
 
         var headers = (message.Properties.Headers ?? MessageHeaders.Empty).With("x-delivery-count", (long)entry.DeliveryCount);
         return message with { Properties = message.Properties with { Headers = headers } };
+    }
+
+    private void ForgetAll(List<QueuedMessage> entries)
+    {
+        foreach (var entry in entries)
+        {
+            Forget(entry);
+        }
     }
 
     private void Hold(QueuedMessage entry)
