@@ -15,6 +15,9 @@ internal sealed class AmqpChannel(ushort number, IAmqpChannelHandler handler)
 
     public ChannelState State { get; set; } = ChannelState.Open;
 
+    /// <summary>Set once the handler is disposed (at a server-side channel error, before close-ok arrives).</summary>
+    public bool HandlerDisposed { get; set; }
+
     /// <summary>channel.flow as the client last set it; the broker stops deliveries while false.</summary>
     public bool FlowActive { get; set; } = true;
 

@@ -94,6 +94,7 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     public ValueTask DisposeAsync()
     {
         Output.RemoveDrainedHandler(_resume);
+        Output.Close();
         _channel.Close();
         return ValueTask.CompletedTask;
     }

@@ -11,6 +11,8 @@ namespace Holdfast.Amqp.Channels;
 public sealed class ChannelOutput
 {
     private readonly FrameOutbox _outbox;
+    private readonly Lock _gate = new();
+    private bool _closed;
 
     internal ChannelOutput(FrameOutbox outbox, ushort channelNumber)
     {
@@ -31,8 +33,32 @@ public sealed class ChannelOutput
     public void RemoveDrainedHandler(Action handler) => _outbox.RemoveDrainedHandler(handler);
 
     public bool TrySendMethod<TMethod>(TMethod method)
-        where TMethod : struct, IAmqpMethod => _outbox.TrySend(ChannelNumber, method);
+        where TMethod : struct, IAmqpMethod
+    {
+        lock (_gate)
+        {
+            return !_closed && _outbox.TrySend(ChannelNumber, method);
+        }
+    }
 
     public bool TrySendContent<TMethod>(TMethod method, BasicProperties properties, ReadOnlySequence<byte> body)
-        where TMethod : struct, IAmqpMethod => _outbox.TrySendContent(ChannelNumber, method, properties, body);
+        where TMethod : struct, IAmqpMethod
+    {
+        lock (_gate)
+        {
+            return !_closed && _outbox.TrySendContent(ChannelNumber, method, properties, body);
+        }
+    }
+
+    /// <summary>
+    /// The channel is gone: nothing more goes out through this output. Once this returns no send is
+    /// in progress either, so a late confirm or delivery can never land on a channel reopened under the same number.
+    /// </summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+        }
+    }
 }

@@ -717,7 +717,7 @@ public sealed class AmqpConnection
             channel.ExpectContent(id);
         }
 
-        Apply(channel, verdict);
+        await ApplyAsync(channel, verdict).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -822,7 +822,7 @@ public sealed class AmqpConnection
         }
 
         channel.HeaderReceived(header.BodySize);
-        Apply(channel, await channel.Handler.HandleContentHeaderAsync(header, _abort.Token).ConfigureAwait(false));
+        await ApplyAsync(channel, await channel.Handler.HandleContentHeaderAsync(header, _abort.Token).ConfigureAwait(false)).ConfigureAwait(false);
     }
 
     private async ValueTask HandleContentBodyAsync(AmqpChannel channel, ReadOnlySequence<byte> body)
@@ -840,10 +840,10 @@ public sealed class AmqpConnection
         }
 
         bool isLast = channel.BodyReceived((ulong)body.Length);
-        Apply(channel, await channel.Handler.HandleContentBodyAsync(body, isLast, _abort.Token).ConfigureAwait(false));
+        await ApplyAsync(channel, await channel.Handler.HandleContentBodyAsync(body, isLast, _abort.Token).ConfigureAwait(false)).ConfigureAwait(false);
     }
 
-    private void Apply(AmqpChannel channel, ChannelVerdict verdict)
+    private async ValueTask ApplyAsync(AmqpChannel channel, ChannelVerdict verdict)
     {
         switch (verdict.Kind)
         {
@@ -851,6 +851,10 @@ public sealed class AmqpConnection
                 Observer.ProtocolError(this, channel.Number, verdict.Error);
                 channel.State = ChannelState.Closing;
                 channel.ExpectContent(default);
+
+                // The channel ends now, as RabbitMQ's does on an error: its consumers stop and its unacked
+                // messages go back before channel.close goes out, and nothing more is sent on it.
+                await DisposeHandlerAsync(channel).ConfigureAwait(false);
                 _outbox.TrySend(channel.Number, new ChannelClose((ushort)verdict.Error.Code, ReplyText(verdict.Error), verdict.Error.ClassId, verdict.Error.MethodId));
                 break;
             case ChannelVerdictKind.CloseConnection:
@@ -867,6 +871,12 @@ public sealed class AmqpConnection
 
     private async ValueTask DisposeHandlerAsync(AmqpChannel channel)
     {
+        if (channel.HandlerDisposed)
+        {
+            return;
+        }
+
+        channel.HandlerDisposed = true;
         try
         {
             await channel.Handler.DisposeAsync().ConfigureAwait(false);
