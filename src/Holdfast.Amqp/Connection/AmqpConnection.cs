@@ -442,6 +442,7 @@ public sealed class AmqpConnection
             return;
         }
 
+        _outbox.CloseChannels();
         _outbox.TrySend(0, default(ConnectionCloseOk));
         _closeReason = $"client closed the connection: {close.ReplyCode} {close.ReplyText}";
         _state = ConnectionState.Closed;
@@ -900,6 +901,7 @@ public sealed class AmqpConnection
         Observer.ProtocolError(this, channel, error);
         _closeReason = error.ToString();
         _state = ConnectionState.Closing;
+        _outbox.CloseChannels();
         _outbox.TrySend(0, new ConnectionClose((ushort)error.Code, ReplyText(error), error.ClassId, error.MethodId));
         _abort.CancelAfter(Options.CloseTimeout);
     }

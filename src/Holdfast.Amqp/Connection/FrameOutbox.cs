@@ -33,6 +33,7 @@ internal sealed class FrameOutbox
     private long _lastWriteTimestamp;
     private uint _frameMax = AmqpConstants.FrameMinSize;
     private Action? _drained;
+    private bool _connectionClosing;
     private volatile bool _congestionSeen;
 
     public FrameOutbox(PipeWriter output, TimeProvider time, int maxPendingBytes)
@@ -86,6 +87,18 @@ internal sealed class FrameOutbox
         }
     }
 
+    /// <summary>
+    /// The connection is closing (connection.close sent or received): from now on only channel 0 may
+    /// speak, as the spec requires; a late confirm or delivery from the broker is dropped here.
+    /// </summary>
+    public void CloseChannels()
+    {
+        lock (_gate)
+        {
+            _connectionClosing = true;
+        }
+    }
+
     public void AddDrainedHandler(Action handler)
     {
         lock (_gate)
@@ -107,7 +120,7 @@ internal sealed class FrameOutbox
     {
         lock (_gate)
         {
-            if (!CanWrite())
+            if (!CanWrite() || (_connectionClosing && channel != 0))
             {
                 return false;
             }
@@ -124,7 +137,7 @@ internal sealed class FrameOutbox
     {
         lock (_gate)
         {
-            if (!CanWrite())
+            if (!CanWrite() || (_connectionClosing && channel != 0))
             {
                 return false;
             }
