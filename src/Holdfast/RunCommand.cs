@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using Holdfast.Broker.Definitions;
 using Holdfast.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -8,7 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace Holdfast;
 
 /// <summary>
-/// <c>holdfast run</c>: opens and recovers the store, reports what it found, opens the AMQP listener,
+/// <c>holdfast run</c>: opens and recovers the store, imports a RabbitMQ definitions file when given one
+/// (<c>--definitions</c>), reports what it found, opens the AMQP listener,
 /// and serves until Ctrl+C or SIGTERM; then stops accepting, closes connections with 320
 /// CONNECTION_FORCED and closes the store cleanly (flush, checkpoint) so the next start is quick.
 /// </summary>
@@ -23,8 +25,9 @@ internal static class RunCommand
         var tlsCert = new Option<string>("--tls-cert") { Description = "PEM file with the server certificate (then any intermediates, and the private key unless --tls-key is given)." };
         var tlsKey = new Option<string>("--tls-key") { Description = "PEM file with the certificate's private key (unencrypted)." };
         var bind = new Option<string>("--bind") { Description = "Address the listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
+        var definitions = new Option<string>("--definitions") { Description = "RabbitMQ definitions file (rabbitmqctl export_definitions) to import at start: vhosts, users, permissions, policies, exchanges, queues, bindings. Idempotent; an entity that exists with other properties stops the start." };
         var config = new Option<string?>("--config") { Description = $"JSON settings file (default: {HoldfastConfiguration.DefaultFileName} in the working directory, if present). Environment variables HOLDFAST_* override it; command-line options override both." };
-        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush, amqpPort, amqpsPort, tlsCert, tlsKey, bind, config };
+        var command = new Command("run", "Open the store, recover it, and serve until stopped.") { dataDir, flush, amqpPort, amqpsPort, tlsCert, tlsKey, bind, definitions, config };
         command.SetAction(async (parse, cancellation) =>
         {
             // Only options actually typed override the file and the environment; their defaults do not.
@@ -36,6 +39,7 @@ internal static class RunCommand
             AddIfGiven(parse, tlsCert, "Tls:CertFile", overrides);
             AddIfGiven(parse, tlsKey, "Tls:KeyFile", overrides);
             AddIfGiven(parse, bind, "Amqp:Bind", overrides);
+            AddIfGiven(parse, definitions, "Definitions", overrides);
             var configuration = HoldfastConfiguration.Build(parse.GetValue(config), overrides);
             return await RunAsync(configuration, cancellation).ConfigureAwait(false);
         });
@@ -66,7 +70,19 @@ internal static class RunCommand
 
         var output = Console.Out;
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: opening store in {Path.GetFullPath(options.Store.Directory)} (flush policy {options.Store.DefaultFlushPolicy})")).ConfigureAwait(false);
-        await using var server = await HoldfastServer.StartAsync(options, loggerFactory, cancellation).ConfigureAwait(false);
+        HoldfastServer server;
+        try
+        {
+            server = await HoldfastServer.StartAsync(options, loggerFactory, cancellation).ConfigureAwait(false);
+        }
+        catch (DefinitionsException ex)
+        {
+            // The operator's file, not a fault of the broker: its message names the entity, and a stack trace would bury it.
+            await Console.Error.WriteLineAsync("holdfast: not started: " + ex.Message).ConfigureAwait(false);
+            return 1;
+        }
+
+        await using var running = server;
         var store = server.Store;
         await output.WriteLineAsync("holdfast: " + store.Recovery).ConfigureAwait(false);
         foreach (var corrupt in store.Recovery.CorruptRecords)
@@ -77,6 +93,15 @@ internal static class RunCommand
         foreach (var warning in store.Recovery.Warnings)
         {
             await output.WriteLineAsync("holdfast: warning: " + warning).ConfigureAwait(false);
+        }
+
+        if (server.Definitions is { } imported)
+        {
+            await output.WriteLineAsync("holdfast: " + imported).ConfigureAwait(false);
+            foreach (var skipped in imported.Skipped)
+            {
+                await output.WriteLineAsync("holdfast: definitions: skipped " + skipped).ConfigureAwait(false);
+            }
         }
 
         if (options.AmqpsPort is null && options.TlsCertFile is not null)

@@ -17,7 +17,8 @@ namespace Holdfast.Hosting;
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
 /// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
 /// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
-/// <c>Alarms:MemoryHighWatermarkBytes</c> (overrides the fraction), <c>Alarms:DiskFreeLimitBytes</c> (50 MB), and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
+/// <c>Alarms:MemoryHighWatermarkBytes</c> (overrides the fraction), <c>Alarms:DiskFreeLimitBytes</c> (50 MB),
+/// <c>Definitions</c> (a RabbitMQ definitions file to import at start; <c>HOLDFAST_DEFINITIONS</c>), and <c>Logging</c> as Microsoft.Extensions.Logging reads it.
 /// </remarks>
 internal static class HoldfastConfiguration
 {
@@ -58,6 +59,7 @@ internal static class HoldfastConfiguration
             AmqpsPort = string.IsNullOrWhiteSpace(configuration["Amqps:Port"]) ? null : (int)Number(configuration, "Amqps:Port", 0, 0, ushort.MaxValue),
             TlsCertFile = NullIfBlank(configuration["Tls:CertFile"]),
             TlsKeyFile = NullIfBlank(configuration["Tls:KeyFile"]),
+            DefinitionsFile = NullIfBlank(configuration["Definitions"]),
             Amqp = defaults with
             {
                 ChannelMax = (ushort)Number(configuration, "Amqp:ChannelMax", defaults.ChannelMax, 0, ushort.MaxValue),

@@ -3,6 +3,7 @@ using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Connection;
 using Holdfast.Broker;
 using Holdfast.Broker.Alarms;
+using Holdfast.Broker.Definitions;
 using Holdfast.Broker.Security;
 using Holdfast.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -59,6 +60,9 @@ internal sealed class HoldfastServer : IAsyncDisposable
     /// <summary>The AMQPS listener's certificate; null when there is no TLS listener.</summary>
     public TlsCertificate? Tls { get; private init; }
 
+    /// <summary>What the start's import of <see cref="HoldfastServerOptions.DefinitionsFile"/> did; null when there was none.</summary>
+    public DefinitionsImportReport? Definitions { get; private init; }
+
     public static async Task<HoldfastServer> StartAsync(HoldfastServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -80,8 +84,24 @@ internal sealed class HoldfastServer : IAsyncDisposable
 
         try
         {
-            var users = await UserDirectory.LoadAsync(store, options.Store.TimeProvider).ConfigureAwait(false);
+            // With a definitions file a blank store gets no guest: the file says who may log in, as in RabbitMQ.
+            var users = await UserDirectory.LoadAsync(store, options.Store.TimeProvider, new SecurityOptions { CreateDefaults = options.DefinitionsFile is null }).ConfigureAwait(false);
             var broker = await MessageBroker.OpenAsync(store, users).ConfigureAwait(false);
+            DefinitionsImportReport? definitions = null;
+            if (options.DefinitionsFile is { } definitionsFile)
+            {
+                // After recovery and before the listener: the first client already sees the imported topology.
+                try
+                {
+                    definitions = await DefinitionsImporter.ImportFileAsync(definitionsFile, broker, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    broker.Dispose();
+                    throw;
+                }
+            }
+
             var alarms = new ResourceMonitor(options.Limits, options.Store.Directory, options.Store.TimeProvider, options.MemoryProbe, options.DiskFreeProbe);
 
             // Queues page to disk from half the high-water mark, as RabbitMQ does, so the alarm is the last resort.
@@ -141,7 +161,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
             // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
             var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
             var boundTls = tls is null ? null : amqpsListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpsPort!.Value);
-            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms, AmqpsEndPoint = boundTls, Tls = tls };
+            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms, AmqpsEndPoint = boundTls, Tls = tls, Definitions = definitions };
         }
         catch
         {

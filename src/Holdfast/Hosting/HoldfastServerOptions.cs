@@ -40,6 +40,13 @@ internal sealed record HoldfastServerOptions
 
     public Func<long>? DiskFreeProbe { get; init; }
 
+    /// <summary>
+    /// A RabbitMQ definitions file (<c>rabbitmqctl export_definitions</c>) imported at every start, after
+    /// recovery and before the listener opens; null for none. A blank store started with one gets no
+    /// <c>guest</c> user or <c>/</c> vhost of its own, as in RabbitMQ: the file says who may log in.
+    /// </summary>
+    public string? DefinitionsFile { get; init; }
+
     /// <summary>How long shutdown waits for clients to answer connection.close before dropping them.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
