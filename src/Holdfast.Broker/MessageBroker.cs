@@ -45,6 +45,7 @@ public sealed class MessageBroker : IDisposable
         var metadata = store.GetMetadata();
         var queues = new List<(string VHost, QueueDefinition Queue)>();
         var bindings = new List<(string Key, string VHost, byte[] Value)>();
+        var retries = new Dictionary<(string VHost, string Queue), Dictionary<long, long>>();
         foreach (var (key, value) in metadata)
         {
             if (!TopologyFormat.TryParseKey(key, out var kind, out var vhost, out var name))
@@ -62,6 +63,14 @@ public sealed class MessageBroker : IDisposable
                     break;
                 case "binding":
                     bindings.Add((key, vhost, value));
+                    break;
+                case "retry":
+                    if (TopologyFormat.TryParseRetryName(name, out var retryQueue, out var retrySeq) && value.Length == 8)
+                    {
+                        var byQueue = retries.TryGetValue((vhost, retryQueue), out var existing) ? existing : retries[(vhost, retryQueue)] = [];
+                        byQueue[retrySeq] = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value);
+                    }
+
                     break;
                 case "policy":
                     // Before queues and exchanges are restored, so they come back under their policies.
@@ -96,6 +105,11 @@ public sealed class MessageBroker : IDisposable
             {
                 await store.DeleteMetadataAsync(key, FlushPolicy.Sync).ConfigureAwait(false);
             }
+        }
+
+        foreach (var ((vhost, queue), dueBySeq) in retries)
+        {
+            broker.GetVirtualHost(vhost).RestoreRetries(queue, dueBySeq);
         }
 
         foreach (var vhost in broker._vhosts.Values)

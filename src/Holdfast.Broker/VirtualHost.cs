@@ -687,6 +687,50 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     Task IQueueHost.ExpireAsync(MessageQueue queue) => DeleteOwnedAsync(queue);
 
+    void IQueueHost.RecordRetry(MessageQueue queue, long storeSeq, long? dueMs)
+    {
+        var key = TopologyFormat.RetryKey(Name, queue.Name, storeSeq);
+        ValueTask write;
+        if (dueMs is { } due)
+        {
+            var value = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, due);
+            write = _store.PutMetadataAsync(key, value, FlushPolicy.Async);
+        }
+        else
+        {
+            write = _store.DeleteMetadataAsync(key, FlushPolicy.Async);
+        }
+
+        _ = ObserveRecordAsync(write);
+    }
+
+    /// <summary>Restores the back-off of messages that were waiting out a retry delay; their records go once the queue has them.</summary>
+    internal void RestoreRetries(string queueName, Dictionary<long, long> dueByStoreSeq)
+    {
+        var found = FindQueue(queueName)?.RestoreRetries(dueByStoreSeq) ?? [];
+        foreach (var seq in dueByStoreSeq.Keys)
+        {
+            if (!found.Contains(seq))
+            {
+                // Its queue or message is gone: the record is stale.
+                _ = ObserveRecordAsync(_store.DeleteMetadataAsync(TopologyFormat.RetryKey(Name, queueName, seq), FlushPolicy.Async));
+            }
+        }
+    }
+
+    private static async Task ObserveRecordAsync(ValueTask write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
+        {
+            // Losing a retry record only shortens a back-off after a restart; the message itself is in the store.
+        }
+    }
+
     void IQueueHost.RecordLastUse(MessageQueue queue, long lastUsedMs)
     {
         if (queue.Stored is null)

@@ -9,6 +9,9 @@ internal interface IQueueHost
     /// <summary>The queue went unused for its <c>x-expires</c> period: delete it.</summary>
     Task ExpireAsync(MessageQueue queue);
 
+    /// <summary>Notes durably that a stored message waits out a retry delay until <paramref name="dueMs"/>, or (null) that it no longer does.</summary>
+    void RecordRetry(MessageQueue queue, long storeSeq, long? dueMs);
+
     /// <summary>Notes durably when the queue was last used, so its expiry survives a restart.</summary>
     void RecordLastUse(MessageQueue queue, long lastUsedMs);
 }

@@ -443,7 +443,13 @@ public sealed class MessageQueue
                 if (afterFailure && Settings.RetryDelayMs(entry.DeliveryCount) is > 0 and var delay)
                 {
                     // Back-off: the message waits out its delay (stored and counted all the while), then takes its place again.
-                    _retrying.Enqueue(entry, _time.GetUtcNow().ToUnixTimeMilliseconds() + delay);
+                    var due = _time.GetUtcNow().ToUnixTimeMilliseconds() + delay;
+                    _retrying.Enqueue(entry, due);
+                    if (entry.IsStored && entry.Index == Stored)
+                    {
+                        _host?.RecordRetry(this, entry.StoreSeq, due);
+                    }
+
                     ArmRetryTimerLocked();
                     continue;
                 }
@@ -922,6 +928,38 @@ public sealed class MessageQueue
         }
     }
 
+    /// <summary>After a restart: recovered messages that were waiting out a retry delay go back to waiting, until their recorded time.</summary>
+    /// <returns>The sequence numbers it found; records for any others are stale.</returns>
+    internal HashSet<long> RestoreRetries(IReadOnlyDictionary<long, long> dueByStoreSeq)
+    {
+        var found = new HashSet<long>();
+        if (dueByStoreSeq.Count == 0)
+        {
+            return found;
+        }
+
+        lock (_gate)
+        {
+            foreach (var entry in _ready.Drain())
+            {
+                if (entry.IsStored && dueByStoreSeq.TryGetValue(entry.StoreSeq, out var due))
+                {
+                    _readyBytes -= entry.ReadySize;
+                    _retrying.Enqueue(entry, due);
+                    found.Add(entry.StoreSeq);
+                }
+                else
+                {
+                    _ready.Add(entry);
+                }
+            }
+
+            ArmRetryTimerLocked();
+        }
+
+        return found;
+    }
+
     /// <summary>Messages waiting out a retry delay before they are ready again.</summary>
     public int RetryingCount
     {
@@ -960,6 +998,10 @@ public sealed class MessageQueue
                 _retrying.Dequeue();
                 _ready.Return(entry);
                 _readyBytes += entry.ReadySize;
+                if (entry.IsStored && entry.Index == Stored)
+                {
+                    _host?.RecordRetry(this, entry.StoreSeq, null);
+                }
             }
 
             ArmRetryTimerLocked();

@@ -29,6 +29,25 @@ internal static class TopologyFormat
     /// <summary>When a durable queue with x-expires was last used (u64 Unix ms), so its lease survives restarts.</summary>
     public static string LastUseKey(string vhost, string name) => $"lastuse/{vhost.Length}/{vhost}/{name}";
 
+    /// <summary>A stored message waiting out a retry delay (value: u64 due time, Unix ms), so the back-off survives restarts.</summary>
+    public static string RetryKey(string vhost, string queue, long seq) => $"retry/{vhost.Length}/{vhost}/{queue.Length}/{queue}/{seq}";
+
+    /// <summary>The queue name and sequence number from the name part of a retry key.</summary>
+    public static bool TryParseRetryName(string name, out string queue, out long seq)
+    {
+        queue = string.Empty;
+        seq = -1;
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !int.TryParse(name.AsSpan(0, slash), System.Globalization.CultureInfo.InvariantCulture, out var length)
+            || slash + 1 + length >= name.Length || name[slash + 1 + length] != '/')
+        {
+            return false;
+        }
+
+        queue = name.Substring(slash + 1, length);
+        return long.TryParse(name.AsSpan(slash + 2 + length), System.Globalization.CultureInfo.InvariantCulture, out seq);
+    }
+
     public static string PolicyKey(string vhost, string name) => $"policy/{vhost.Length}/{vhost}/{name}";
 
     public static byte[] Encode(Policies.PolicyDefinition policy)

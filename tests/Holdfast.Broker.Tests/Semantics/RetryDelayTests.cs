@@ -47,4 +47,28 @@ public sealed class RetryDelayTests
         channel.Close();
         await Eventually.TrueAsync(() => harness.Vhost.FindQueue("jobs")!.ReadyCount == 1, TimeSpan.FromSeconds(5), "the message back at once");
     }
+
+    [Fact]
+    public async Task The_back_off_schedule_survives_a_restart()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("jobs", true, ("x-retry-delays", new List<object?> { 60_000 }));
+        var (channel, _) = harness.OpenChannel();
+        channel.Publish(BrokerHarness.Message("", "jobs", "flaky"), mandatory: true);
+        var got = channel.Get("jobs", noAck: false)!;
+        channel.Reject(got.DeliveryTag, multiple: false, requeue: true);
+        await Eventually.TrueAsync(() => harness.Broker.Store.HasMetadata(Topology.TopologyFormat.RetryKey("/", "jobs", 0)), TimeSpan.FromSeconds(5), "the retry recorded");
+        harness.Clock.Advance(TimeSpan.FromSeconds(30));
+
+        await harness.RestartAsync();
+        var jobs = harness.Vhost.FindQueue("jobs")!;
+        Assert.Equal(1, jobs.RetryingCount);
+        Assert.Equal(0, jobs.ReadyCount);
+        harness.Clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(0, jobs.ReadyCount);
+
+        harness.Clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, jobs.ReadyCount);
+        await Eventually.TrueAsync(() => !harness.Broker.Store.HasMetadata(Topology.TopologyFormat.RetryKey("/", "jobs", 0)), TimeSpan.FromSeconds(5), "the retry record removed once the message is ready");
+    }
 }
