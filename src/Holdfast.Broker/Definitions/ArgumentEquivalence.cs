@@ -29,7 +29,7 @@ internal static class ArgumentEquivalence
 
     public static bool Equivalent(object? a, object? b)
     {
-        if (AsInteger(a) is { } x && AsInteger(b) is { } y)
+        if (TopologyArguments.AsInteger(a) is { } x && TopologyArguments.AsInteger(b) is { } y)
         {
             return x == y;
         }
@@ -67,18 +67,6 @@ internal static class ArgumentEquivalence
     {
         TextValue text => text.ToString(),
         string s => s,
-        _ => null,
-    };
-
-    private static long? AsInteger(object? value) => value switch
-    {
-        sbyte v => v,
-        byte v => v,
-        short v => v,
-        ushort v => v,
-        int v => v,
-        uint v => v,
-        long v => v,
         _ => null,
     };
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Holdfast.Broker.Messages;
+using Holdfast.Broker.Topology;
 using Holdfast.Storage;
 
 namespace Holdfast.Broker.Delayed;
@@ -53,15 +54,8 @@ internal sealed class DelayedMessageScheduler : IDisposable
             return null;
         }
 
-        long? delay = value switch
+        long? delay = TopologyArguments.AsInteger(value) ?? value switch
         {
-            sbyte v => v,
-            byte v => v,
-            short v => v,
-            ushort v => v,
-            int v => v,
-            uint v => v,
-            long v => v,
             TextValue text when long.TryParse(text.ToString(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var parsed) => parsed,
             _ => null,
         };

@@ -91,7 +91,7 @@ internal static class PolicyResolver
             {
                 effective[argument] = value;
             }
-            else if (lowerWins && AsLong(value) is { } fromPolicy && AsLong(own) is { } fromQueue && fromPolicy < fromQueue)
+            else if (lowerWins && TopologyArguments.AsInteger(value) is { } fromPolicy && TopologyArguments.AsInteger(own) is { } fromQueue && fromPolicy < fromQueue)
             {
                 effective[argument] = fromPolicy;
             }
@@ -116,16 +116,4 @@ internal static class PolicyResolver
             return false;
         }
     }
-
-    private static long? AsLong(object? value) => value switch
-    {
-        sbyte v => v,
-        byte v => v,
-        short v => v,
-        ushort v => v,
-        int v => v,
-        uint v => v,
-        long v => v,
-        _ => null,
-    };
 }

@@ -21,18 +21,7 @@ internal static class QueueArgumentError
             return null;
         }
 
-        long? number = value switch
-        {
-            sbyte v => v,
-            byte v => v,
-            short v => v,
-            ushort v => v,
-            int v => v,
-            uint v => v,
-            long v => v,
-            _ => null,
-        };
-        if (number is not { } n)
+        if (TopologyArguments.AsInteger(value) is not { } n)
         {
             throw Invalid(name, $"\"expected integer, got {TopologyArguments.TypeName(value)}\"", where);
         }

@@ -7,6 +7,19 @@ public static class TopologyArguments
 {
     public static IReadOnlyDictionary<string, object?> Empty { get; } = new Dictionary<string, object?>(StringComparer.Ordinal);
 
+    /// <summary>Any AMQP integer type as a long (clients send 8, 16, 32 or 64-bit values for the same argument); null for anything else.</summary>
+    public static long? AsInteger(object? value) => value switch
+    {
+        sbyte v => v,
+        byte v => v,
+        short v => v,
+        ushort v => v,
+        int v => v,
+        uint v => v,
+        long v => v,
+        _ => null,
+    };
+
     public static string? GetString(IReadOnlyDictionary<string, object?> arguments, string name)
     {
         ArgumentNullException.ThrowIfNull(arguments);
