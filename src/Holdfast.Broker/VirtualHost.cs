@@ -357,7 +357,14 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 // Held until its time; routed then. A mandatory flag cannot be honoured for a route that does not exist yet.
                 routed = true;
                 rejected = false;
-                return _delayed.HoldAsync(message, delay);
+                try
+                {
+                    return _delayed.HoldAsync(message, delay);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new BrokerException(BrokerErrorKind.PreconditionFailed, ex.Message, ex);
+                }
             }
 
             topology.Routes.Route(message.Exchange, message.RoutingKey, message.Properties.Headers, scratch.Route);
