@@ -671,24 +671,44 @@ public sealed class BrokerChannel
             return;
         }
 
-        foreach (var group in deliveries.GroupBy(d => d.Queue))
+        // Deliveries from one queue in a row go to it in one call; usually that is all of them.
+        var start = 0;
+        while (start < deliveries.Count)
         {
-            var entries = group.Select(d => d.Entry).ToList();
-            switch (settlement)
+            var queue = deliveries[start].Queue;
+            var end = start + 1;
+            while (end < deliveries.Count && deliveries[end].Queue == queue)
             {
-                case Settlement.Requeue:
-                    group.Key.Requeue(entries, afterFailure: false);
-                    break;
-                case Settlement.Retry:
-                    group.Key.Requeue(entries, afterFailure: true);
-                    break;
-                case Settlement.Discard:
-                    group.Key.Reject(entries);
-                    break;
-                default:
-                    group.Key.Ack(entries);
-                    break;
+                end++;
             }
+
+            var entries = new List<QueuedMessage>(end - start);
+            for (var i = start; i < end; i++)
+            {
+                entries.Add(deliveries[i].Entry);
+            }
+
+            SettleOne(queue, entries, settlement);
+            start = end;
+        }
+    }
+
+    private static void SettleOne(MessageQueue queue, List<QueuedMessage> entries, Settlement settlement)
+    {
+        switch (settlement)
+        {
+            case Settlement.Requeue:
+                queue.Requeue(entries, afterFailure: false);
+                break;
+            case Settlement.Retry:
+                queue.Requeue(entries, afterFailure: true);
+                break;
+            case Settlement.Discard:
+                queue.Reject(entries);
+                break;
+            default:
+                queue.Ack(entries);
+                break;
         }
     }
 
