@@ -734,7 +734,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
         catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
         {
-            // Losing a retry record only shortens a back-off after a restart; the message itself is in the store.
+            // A lost lease or retry record only makes a lease end later, or a back-off shorter, after a restart; no message depends on it.
         }
     }
 
@@ -747,20 +747,8 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
         var value = new byte[8];
         System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, lastUsedMs);
-        var write = _store.PutMetadataAsync(TopologyFormat.LastUseKey(Name, queue.Name), value, FlushPolicy.Async);
-        _ = ObserveAsync(write);
-
-        static async Task ObserveAsync(ValueTask write)
-        {
-            try
-            {
-                await write.ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
-            {
-                // Without the record a restart counts the lease from the restart: later, never earlier.
-            }
-        }
+        // Without the record a restart counts the lease from the restart: later, never earlier.
+        _ = ObserveRecordAsync(_store.PutMetadataAsync(TopologyFormat.LastUseKey(Name, queue.Name), value, FlushPolicy.Async));
     }
 
     // ---- recovery ----

@@ -852,8 +852,7 @@ public sealed class MessageQueue
 
     private void ArmTimerLocked()
     {
-        var delay = TimeSpan.FromMilliseconds(Math.Max(0, _expiryDueMs - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        _expiryTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        ArmAt(_expiryTimer, _expiryDueMs);
     }
 
     private void OnTimer()
@@ -979,8 +978,7 @@ public sealed class MessageQueue
             return;
         }
 
-        var delay = TimeSpan.FromMilliseconds(Math.Max(0, due - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        _retryTimer?.Change(delay, Timeout.InfiniteTimeSpan);
+        ArmAt(_retryTimer, due);
     }
 
     private void OnRetryTimer()
@@ -1060,8 +1058,7 @@ public sealed class MessageQueue
             return;
         }
 
-        var delay = TimeSpan.FromMilliseconds(Math.Max(0, _lastUsedMs + expires - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        _leaseTimer?.Change(delay, Timeout.InfiniteTimeSpan);
+        ArmAt(_leaseTimer, _lastUsedMs + expires);
     }
 
     private void OnLeaseTimer()
@@ -1098,6 +1095,10 @@ public sealed class MessageQueue
         var headers = (message.Properties.Headers ?? MessageHeaders.Empty).With("x-delivery-count", (long)entry.DeliveryCount);
         return message with { Properties = message.Properties with { Headers = headers } };
     }
+
+    /// <summary>Sets a one-shot timer for a Unix-ms moment (at once if it has passed).</summary>
+    private void ArmAt(ITimer? timer, long dueMs) =>
+        timer?.Change(TimeSpan.FromMilliseconds(Math.Max(0, dueMs - _time.GetUtcNow().ToUnixTimeMilliseconds())), Timeout.InfiniteTimeSpan);
 
     private void ForgetAll(List<QueuedMessage> entries)
     {

@@ -30,7 +30,7 @@ internal static class QueueArguments
         {
             var has = received.TryGetValue(name, out var a);
             var had = current.TryGetValue(name, out var b);
-            if (has != had || (has && !TopologyArguments.AreEquivalent(Single(name, a), Single(name, b))))
+            if (has != had || (has && !TopologyArguments.ValuesEqual(a, b)))
             {
                 return name;
             }
@@ -38,6 +38,4 @@ internal static class QueueArguments
 
         return null;
     }
-
-    private static Dictionary<string, object?> Single(string name, object? value) => new(StringComparer.Ordinal) { [name] = value };
 }

@@ -107,7 +107,8 @@ public static class TopologyArguments
         _ => value.GetType().Name,
     };
 
-    private static bool ValuesEqual(object? a, object? b) => (a, b) switch
+    /// <summary>One argument value against another: arrays, tables and byte arrays element by element.</summary>
+    public static bool ValuesEqual(object? a, object? b) => (a, b) switch
     {
         (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
         (IReadOnlyList<object?> x, IReadOnlyList<object?> y) => ListsEqual(x, y),
