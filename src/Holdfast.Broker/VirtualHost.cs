@@ -40,7 +40,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         _store = store;
         _memory = memory;
         _time = time;
-        _delayed = new DelayedMessageScheduler(store, time, DelayedIndexName(name), message => Publish(message, new PublishScratch(), out _, out _, allowDelay: false));
+        _delayed = new DelayedMessageScheduler(store, time, DelayedIndexName(name), ReleaseDelayedAsync);
         foreach (var (exchange, kind, isInternal) in Predeclared)
         {
             AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
@@ -311,9 +311,16 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// Routes a message and puts it in every queue reached. A persistent message bound for durable
     /// queues is appended to the store once for all of them; the returned task completes when that
     /// append reaches the flush policy's point (at once when nothing was stored) and fails if it cannot.
+    /// <para>
+    /// A message moved <paramref name="from"/> a stored index is written with that index's ack in the
+    /// same record (<see cref="PublishScratch.SourceAcked"/> tells whether it was), and reaches its new
+    /// queues only once that record is written: a consumer never sees a copy that a crash could take
+    /// back while the old one stays to be moved again, unmarked, after the restart.
+    /// </para>
     /// </summary>
-    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true)
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true, MovedFrom? from = null)
     {
+        scratch.SourceAcked = false;
         var topology = _topology;
         var targets = scratch.Targets;
         targets.Clear();
@@ -457,7 +464,16 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             try
             {
                 // Paged copies only need to reach the OS: a transient message does not outlive a restart anyway.
-                write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, durable ? null : FlushPolicy.Async);
+                var policy = durable ? null : FlushPolicy.Async;
+                if (from is { } source && !rejected)
+                {
+                    write = _store.AppendMovingAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, source.Index, source.Seq, policy);
+                    scratch.SourceAcked = seqs.IndexOfAnyExcept(-1L) >= 0;
+                }
+                else
+                {
+                    write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, policy);
+                }
             }
             catch (ArgumentException ex)
             {
@@ -465,9 +481,26 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             }
         }
 
-        List<(MessageQueue Queue, QueuedMessage Entry)>? paged = paging && stored.Count > 0 ? [] : null;
+        if (from is not null && !write.IsCompletedSuccessfully)
+        {
+            return EnqueueWhenWrittenAsync(write, message, [.. targets], [.. indexes], seqs.ToArray(), arrivedAtMs, paging && stored.Count > 0);
+        }
+
+        return Enqueue(message, CollectionsMarshal.AsSpan(targets), CollectionsMarshal.AsSpan(indexes), seqs, arrivedAtMs, paging && stored.Count > 0, write);
+    }
+
+    private static async ValueTask EnqueueWhenWrittenAsync(ValueTask write, BrokerMessage message, MessageQueue[] targets, StoredQueue?[] indexes, long[] seqs, long arrivedAtMs, bool paging)
+    {
+        await write.ConfigureAwait(false);
+        await Enqueue(message, targets, indexes, seqs, arrivedAtMs, paging, ValueTask.CompletedTask).ConfigureAwait(false);
+    }
+
+    /// <summary>Puts the routed message in each target queue; with paging, its body leaves memory once <paramref name="write"/> is done.</summary>
+    private static ValueTask Enqueue(BrokerMessage message, ReadOnlySpan<MessageQueue> targets, ReadOnlySpan<StoredQueue?> indexes, ReadOnlySpan<long> seqs, long arrivedAtMs, bool paging, ValueTask write)
+    {
+        List<(MessageQueue Queue, QueuedMessage Entry)>? paged = paging ? [] : null;
         var next = 0;
-        for (var i = 0; i < targets.Count; i++)
+        for (var i = 0; i < targets.Length; i++)
         {
             var index = indexes[i];
             var entry = targets[i].Enqueue(message, index, index is null ? -1 : seqs[next++], arrivedAtMs);
@@ -486,6 +519,16 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
 
         return write;
+    }
+
+    /// <returns>Whether the release's record acked the held copy too.</returns>
+    private async ValueTask<bool> ReleaseDelayedAsync(BrokerMessage message, MovedFrom? from)
+    {
+        var scratch = new PublishScratch();
+        var write = Publish(message, scratch, out _, out _, allowDelay: false, from);
+        var acked = scratch.SourceAcked;
+        await write.ConfigureAwait(false);
+        return acked;
     }
 
     private async Task PublishRefusedLetterAsync(BrokerMessage letter)
@@ -576,11 +619,16 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             }
 
             bool kept;
+            var storeAcked = false;
             try
             {
-                var write = Publish(letter, scratch, out var routed, out var rejected);
+                // At-least-once and stored: the letter's record also acks the source, so a crash leaves it in one place.
+                MovedFrom? from = !settings.AtMostOnceDeadLettering && dying.Entry.IsStored ? new MovedFrom(dying.Entry.Index!, dying.Entry.StoreSeq) : null;
+                var write = Publish(letter, scratch, out var routed, out var rejected, from: from);
+                var acked = scratch.SourceAcked;
                 await write.ConfigureAwait(false);
                 kept = routed && !rejected;
+                storeAcked = acked;
             }
 #pragma warning disable CA1031 // A dead letter that cannot be placed stays where it is; nothing here may lose it.
             catch (Exception)
@@ -596,7 +644,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
             if (kept)
             {
-                source.CompleteDeadLetter(dying.Entry);
+                source.CompleteDeadLetter(dying.Entry, storeAcked);
             }
             else
             {

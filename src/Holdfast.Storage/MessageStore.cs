@@ -196,7 +196,24 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     /// The sequence number each queue gave it is written to <paramref name="assignedSeqs"/> (-1 for a
     /// queue deleted meanwhile) before this returns; the task completes at the policy's point.
     /// </summary>
-    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs = default, FlushPolicy? policy = null)
+    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs = default, FlushPolicy? policy = null) =>
+        Append(queues, payload, assignedSeqs, policy, source: null, sourceSeq: -1);
+
+    /// <summary>
+    /// Moves a message: appends it for <paramref name="queues"/> and acks message
+    /// <paramref name="sourceSeq"/> of <paramref name="source"/> in the same record, so after a crash
+    /// either the new copies exist and the old one is gone, or nothing happened. The source is acked
+    /// only when at least one target takes the message (some assigned sequence number is not -1);
+    /// otherwise it stays, and the caller decides.
+    /// </summary>
+    public ValueTask AppendMovingAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs, StoredQueue source, long sourceSeq, FlushPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfNegative(sourceSeq);
+        return Append(queues, payload, assignedSeqs, policy, source, sourceSeq);
+    }
+
+    private ValueTask Append(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs, FlushPolicy? policy, StoredQueue? source, long sourceSeq)
     {
         if (!assignedSeqs.IsEmpty && assignedSeqs.Length < queues.Length)
         {
@@ -216,10 +233,17 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
                 live += Accepts(queue) ? 1 : 0;
             }
 
-            var payloadLength = MessagePayload.Size(live, payload.Length);
+            if (source is not null && sourceSeq >= source.NextAssigned)
+            {
+                throw new ArgumentOutOfRangeException(nameof(sourceSeq), sourceSeq, $"Queue '{source.Name}' has no message {sourceSeq}.");
+            }
+
+            // A source in a queue being deleted is acked by the deletion; with no target, nothing moves.
+            var acksSource = source is not null && live > 0 && Accepts(source);
+            var payloadLength = MessagePayload.Size(live, payload.Length, acksSource);
             if (payloadLength > _options.MaxRecordPayloadBytes)
             {
-                throw new ArgumentException($"The message is {payload.Length} bytes; the store's limit is {_options.MaxRecordPayloadBytes - MessagePayload.Size(live, 0)}.", nameof(payload));
+                throw new ArgumentException($"The message is {payload.Length} bytes; the store's limit is {_options.MaxRecordPayloadBytes - MessagePayload.Size(live, 0, acksSource)}.", nameof(payload));
             }
 
             Span<byte> destination;
@@ -250,8 +274,13 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
                 }
             }
 
-            payload.CopyTo(destination[MessagePayload.Size(live, 0)..]);
-            return _log.CommitRecord(RecordType.Message, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+            if (acksSource)
+            {
+                MessagePayload.WriteSource(destination, live, source!.Id, sourceSeq);
+            }
+
+            payload.CopyTo(destination[MessagePayload.BodyOffset(live, acksSource)..]);
+            return _log.CommitRecord(RecordType.Message, acksSource ? RecordFlags.AcksSource : RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
         }
     }
 
@@ -719,7 +748,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             if (ok
                 && RecordFormat.TryDecode(buffer.AsSpan(0, entry.Length), _options.MaxRecordPayloadBytes, out var record)
                 && record.Type == RecordType.Message
-                && MessagePayload.TryFindBody(buffer.AsSpan(RecordFormat.HeaderSize, record.PayloadLength), queue.Id, seq, out var bodyOffset))
+                && MessagePayload.TryFindBody(buffer.AsSpan(RecordFormat.HeaderSize, record.PayloadLength), record.Flags, queue.Id, seq, out var bodyOffset))
             {
                 return new StoredMessage(seq, entry.DeliveryCount, buffer, RecordFormat.HeaderSize + bodyOffset, record.PayloadLength - bodyOffset);
             }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Holdfast.Broker.Messages;
+using Holdfast.Broker.Queues;
 using Holdfast.Broker.Topology;
 using Holdfast.Storage;
 
@@ -10,7 +11,8 @@ namespace Holdfast.Broker.Delayed;
 /// their time and then routed as if published then. They wait in a store index of their own, so a
 /// delayed message confirmed to its publisher survives restarts and crashes (the plugin's does not);
 /// a transient one is written without an fsync and dropped at a restart, like any transient message.
-/// Release is at-least-once: the held copy is acked only after routing has stored the message.
+/// Release is a move: the record that stores the routed message also acks the held copy, so a crash
+/// leaves the message either held or released, never both; the queues see it once that record is written.
 /// </summary>
 internal sealed class DelayedMessageScheduler : IDisposable
 {
@@ -18,7 +20,7 @@ internal sealed class DelayedMessageScheduler : IDisposable
     private readonly MessageStore _store;
     private readonly TimeProvider _time;
     private readonly string _indexName;
-    private readonly Func<BrokerMessage, ValueTask> _route;
+    private readonly Func<BrokerMessage, MovedFrom?, ValueTask<bool>> _route;
     private readonly PriorityQueue<Held, (long Due, long Order)> _held = new();
     private readonly ArrayBufferWriter<byte> _encoded = new(256);
     private StoredQueue? _index;
@@ -26,7 +28,8 @@ internal sealed class DelayedMessageScheduler : IDisposable
     private long _order;
     private bool _disposed;
 
-    public DelayedMessageScheduler(MessageStore store, TimeProvider time, string indexName, Func<BrokerMessage, ValueTask> route)
+    /// <param name="route">Routes a released message, moving it from its held copy when given one; true when the store acked that copy with it.</param>
+    public DelayedMessageScheduler(MessageStore store, TimeProvider time, string indexName, Func<BrokerMessage, MovedFrom?, ValueTask<bool>> route)
     {
         _store = store;
         _time = time;
@@ -182,9 +185,14 @@ internal sealed class DelayedMessageScheduler : IDisposable
 
     private async Task ReleaseAsync(Held held)
     {
+        var index = _index;
+        MovedFrom? from = index is not null && held.StoreSeq >= 0 ? new MovedFrom(index, held.StoreSeq) : null;
         try
         {
-            await _route(held.Message).ConfigureAwait(false);
+            if (await _route(held.Message, from).ConfigureAwait(false))
+            {
+                return;
+            }
         }
         catch (BrokerException)
         {
@@ -203,11 +211,12 @@ internal sealed class DelayedMessageScheduler : IDisposable
             return;
         }
 
-        if (_index is { } index && held.StoreSeq >= 0)
+        // Not moved (it routed nowhere, or only to queues that keep it in memory): the held copy goes on its own.
+        if (from is { } copy)
         {
             try
             {
-                await _store.AckAsync(index, held.StoreSeq, FlushPolicy.Async).ConfigureAwait(false);
+                await _store.AckAsync(copy.Index, copy.Seq, FlushPolicy.Async).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
             {

@@ -477,12 +477,13 @@ public sealed class MessageQueue
     }
 
     /// <summary>A dead-lettered message has its new home (or, at-most-once, was let go): it leaves this queue for good.</summary>
-    internal void CompleteDeadLetter(QueuedMessage entry)
+    /// <param name="storeAcked">The record that stored its new copies acked it in the store already.</param>
+    internal void CompleteDeadLetter(QueuedMessage entry, bool storeAcked = false)
     {
         lock (_gate)
         {
             Forget(entry);
-            if (!_deleted)
+            if (!_deleted && !storeAcked)
             {
                 StoreAck([entry]);
             }

@@ -21,6 +21,9 @@ internal sealed class PublishScratch
 
     public ArrayBufferWriter<byte> Encoded { get; } = new(256);
 
+    /// <summary>Whether the last publish with a <see cref="MovedFrom"/> acks its source in the store itself, once written.</summary>
+    public bool SourceAcked { get; set; }
+
     public Span<long> Seqs(int count)
     {
         if (_seqs.Length < count)

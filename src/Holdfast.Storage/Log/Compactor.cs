@@ -55,7 +55,7 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
                 return;
             }
 
-            var targets = MessagePayload.ReadTargets(payload, out var bodyOffset);
+            var targets = MessagePayload.ReadTargets(payload, record.Flags, out var bodyOffset);
             lock (gate)
             {
                 targets.RemoveAll(t => !PointsHere(t.QueueId, t.Seq, position));

@@ -204,7 +204,7 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
                     return;
                 }
 
-                var targets = MessagePayload.ReadTargets(payload, out _);
+                var targets = MessagePayload.ReadTargets(payload, record.Flags, out _);
                 foreach (var (queueId, seq) in targets)
                 {
                     if (wanted.Contains((queueId, seq)) && state.Find(queueId) is { } queue && queue.Entries.Contains(seq))

@@ -205,6 +205,17 @@ internal sealed class StoreState(SegmentCatalog segments)
                 EntriesApplied++;
             }
         }
+
+        // A move: the message it came from leaves its queue in this same record, never separately.
+        if (!relocated && MessagePayload.AcksSource(record.Flags))
+        {
+            var source = Find(reader.U32());
+            var sourceSeq = reader.I64();
+            if (source is not null && AckEntry(source, sourceSeq))
+            {
+                source.Entries.TrimAcked();
+            }
+        }
     }
 
     /// <summary>Points a live entry at another copy of its record (compaction, or an index entry rebuilt from the log).</summary>

@@ -12,6 +12,7 @@ internal sealed class BrokerHarness : IAsyncDisposable
 {
     private readonly TempDirectory _directory;
     private MessageStore _store;
+    private FaultyDevice? _device;
 
     private BrokerHarness(TempDirectory directory, MessageStore store, MessageBroker broker)
     {
@@ -35,12 +36,37 @@ internal sealed class BrokerHarness : IAsyncDisposable
         return harness;
     }
 
+    /// <summary>A broker on a fault-injecting device with fsync before every confirm, for tests that stall fsyncs and crash.</summary>
+    public static async Task<BrokerHarness> StartOnAsync(FaultyDevice device)
+    {
+        var directory = new TempDirectory("holdfast-semantics");
+        var store = await MessageStore.OpenAsync(Options(device));
+        var harness = new BrokerHarness(directory, store, null!) { _device = device };
+        harness.Broker = await MessageBroker.OpenAsync(store, time: harness.Clock);
+        return harness;
+    }
+
+    /// <summary>
+    /// Crashes the device (what was not fsynced is gone) and opens everything again on what is left.
+    /// A stall holding the store's writer is released after the crash, so the held fsync fails as the crash decided.
+    /// </summary>
+    public async Task CrashAsync(FsyncStall? held = null)
+    {
+        var device = _device ?? throw new InvalidOperationException("Only a harness on a FaultyDevice can crash.");
+        _device = device.Crash();
+        held?.Release();
+        Broker.Dispose();
+        await _store.DisposeAsync();
+        _store = await MessageStore.OpenAsync(Options(_device));
+        Broker = await MessageBroker.OpenAsync(_store, time: Clock);
+    }
+
     /// <summary>Closes the store cleanly and opens everything again on the same directory, with the same clock.</summary>
     public async Task RestartAsync()
     {
         Broker.Dispose();
         await _store.DisposeAsync();
-        _store = await MessageStore.OpenAsync(Options(_directory));
+        _store = await MessageStore.OpenAsync(_device is null ? Options(_directory) : Options(_device));
         Broker = await MessageBroker.OpenAsync(_store, time: Clock);
     }
 
@@ -62,6 +88,9 @@ internal sealed class BrokerHarness : IAsyncDisposable
         await _store.DisposeAsync();
         _directory.Dispose();
     }
+
+    private static StoreOptions Options(FaultyDevice device) =>
+        new() { Device = device, SegmentSizeBytes = 1 << 20, DefaultFlushPolicy = FlushPolicy.Sync, AutoCompact = false };
 
     private static StoreOptions Options(TempDirectory directory) =>
         new() { Directory = directory.Path, SegmentSizeBytes = 1 << 20, DefaultFlushPolicy = FlushPolicy.Async };
