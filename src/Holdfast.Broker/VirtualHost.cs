@@ -70,6 +70,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// <summary>Messages held by an x-delay header until their time.</summary>
     public int DelayedCount => _delayed.Count;
 
+    /// <summary>Delayed releases a full queue refused; each such message stayed held and was tried again 5 s later.</summary>
+    public long DelayedRefusals => _delayed.Refusals;
+
     internal const string DelayedIndexPrefix = "~delayed/";
 
     internal static string DelayedIndexName(string vhost) => $"{DelayedIndexPrefix}{vhost.Length}/{vhost}";
@@ -402,6 +405,14 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         rejected = false;
         for (var i = targets.Count - 1; i >= 0; i--)
         {
+            if (from is not null && targets[i].RejectsPublish(message.Body.Length))
+            {
+                // A move that a target refuses goes nowhere: the message stays where it was, to be tried again.
+                targets.Clear();
+                rejected = true;
+                return ValueTask.CompletedTask;
+            }
+
             if (targets[i].RejectsPublish(message.Body.Length))
             {
                 if (targets[i].Limits.Overflow == OverflowBehaviour.RejectPublishDeadLetter && targets[i].Settings.DeadLetterExchange is { } dlx)
@@ -465,9 +476,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             {
                 // Paged copies only need to reach the OS: a transient message does not outlive a restart anyway.
                 var policy = durable ? null : FlushPolicy.Async;
-                if (from is { } source && !rejected)
+                if (from is { Index: { } sourceIndex } source)
                 {
-                    write = _store.AppendMovingAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, source.Index, source.Seq, policy);
+                    write = _store.AppendMovingAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, sourceIndex, source.Seq, policy);
                     scratch.SourceAcked = seqs.IndexOfAnyExcept(-1L) >= 0;
                 }
                 else
@@ -521,14 +532,13 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         return write;
     }
 
-    /// <returns>Whether the release's record acked the held copy too.</returns>
-    private async ValueTask<bool> ReleaseDelayedAsync(BrokerMessage message, MovedFrom? from)
+    private async ValueTask<ReleaseOutcome> ReleaseDelayedAsync(BrokerMessage message, MovedFrom from)
     {
         var scratch = new PublishScratch();
-        var write = Publish(message, scratch, out _, out _, allowDelay: false, from);
+        var write = Publish(message, scratch, out _, out var refused, allowDelay: false, from);
         var acked = scratch.SourceAcked;
         await write.ConfigureAwait(false);
-        return acked;
+        return refused ? ReleaseOutcome.Refused : acked ? ReleaseOutcome.Moved : ReleaseOutcome.Placed;
     }
 
     private async Task PublishRefusedLetterAsync(BrokerMessage letter)
@@ -623,7 +633,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             try
             {
                 // At-least-once and stored: the letter's record also acks the source, so a crash leaves it in one place.
-                MovedFrom? from = !settings.AtMostOnceDeadLettering && dying.Entry.IsStored ? new MovedFrom(dying.Entry.Index!, dying.Entry.StoreSeq) : null;
+                MovedFrom? from = settings.AtMostOnceDeadLettering ? null
+                    : dying.Entry.IsStored ? new MovedFrom(dying.Entry.Index, dying.Entry.StoreSeq)
+                    : MovedFrom.InMemory;
                 var write = Publish(letter, scratch, out var routed, out var rejected, from: from);
                 var acked = scratch.SourceAcked;
                 await write.ConfigureAwait(false);

@@ -20,16 +20,17 @@ internal sealed class DelayedMessageScheduler : IDisposable
     private readonly MessageStore _store;
     private readonly TimeProvider _time;
     private readonly string _indexName;
-    private readonly Func<BrokerMessage, MovedFrom?, ValueTask<bool>> _route;
+    private readonly Func<BrokerMessage, MovedFrom, ValueTask<ReleaseOutcome>> _route;
     private readonly PriorityQueue<Held, (long Due, long Order)> _held = new();
     private readonly ArrayBufferWriter<byte> _encoded = new(256);
     private StoredQueue? _index;
     private readonly ITimer _timer;
     private long _order;
+    private long _refusals;
     private bool _disposed;
 
-    /// <param name="route">Routes a released message, moving it from its held copy when given one; true when the store acked that copy with it.</param>
-    public DelayedMessageScheduler(MessageStore store, TimeProvider time, string indexName, Func<BrokerMessage, MovedFrom?, ValueTask<bool>> route)
+    /// <param name="route">Routes a released message as a move from its held copy.</param>
+    public DelayedMessageScheduler(MessageStore store, TimeProvider time, string indexName, Func<BrokerMessage, MovedFrom, ValueTask<ReleaseOutcome>> route)
     {
         _store = store;
         _time = time;
@@ -37,6 +38,9 @@ internal sealed class DelayedMessageScheduler : IDisposable
         _route = route;
         _timer = time.CreateTimer(static state => ((DelayedMessageScheduler)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Releases a full queue refused (the message stayed held and was tried again).</summary>
+    public long Refusals => Interlocked.Read(ref _refusals);
 
     public int Count
     {
@@ -186,12 +190,18 @@ internal sealed class DelayedMessageScheduler : IDisposable
     private async Task ReleaseAsync(Held held)
     {
         var index = _index;
-        MovedFrom? from = index is not null && held.StoreSeq >= 0 ? new MovedFrom(index, held.StoreSeq) : null;
+        var from = index is not null && held.StoreSeq >= 0 ? new MovedFrom(index, held.StoreSeq) : MovedFrom.InMemory;
         try
         {
-            if (await _route(held.Message, from).ConfigureAwait(false))
+            switch (await _route(held.Message, from).ConfigureAwait(false))
             {
-                return;
+                case ReleaseOutcome.Moved:
+                    return;
+                case ReleaseOutcome.Refused:
+                    // Confirmed to its publisher when held: a full queue delays it, it never drops it.
+                    Interlocked.Increment(ref _refusals);
+                    Rehold(held, RefusedRetry);
+                    return;
             }
         }
         catch (BrokerException)
@@ -202,26 +212,32 @@ internal sealed class DelayedMessageScheduler : IDisposable
         catch (Exception)
 #pragma warning restore CA1031
         {
-            lock (_gate)
-            {
-                _held.Enqueue(held, (_time.GetUtcNow().ToUnixTimeMilliseconds() + 1000, _order++));
-                ArmLocked();
-            }
-
+            Rehold(held, TimeSpan.FromSeconds(1));
             return;
         }
 
         // Not moved (it routed nowhere, or only to queues that keep it in memory): the held copy goes on its own.
-        if (from is { } copy)
+        if (from.Index is { } copy)
         {
             try
             {
-                await _store.AckAsync(copy.Index, copy.Seq, FlushPolicy.Async).ConfigureAwait(false);
+                await _store.AckAsync(copy, from.Seq, FlushPolicy.Async).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is StorageFailedException or DiskFullException or ObjectDisposedException)
             {
                 // The held copy comes back after a restart and is released again: at-least-once.
             }
+        }
+    }
+
+    private static readonly TimeSpan RefusedRetry = TimeSpan.FromSeconds(5);
+
+    private void Rehold(Held held, TimeSpan after)
+    {
+        lock (_gate)
+        {
+            _held.Enqueue(held, (_time.GetUtcNow().ToUnixTimeMilliseconds() + (long)after.TotalMilliseconds, _order++));
+            ArmLocked();
         }
     }
 

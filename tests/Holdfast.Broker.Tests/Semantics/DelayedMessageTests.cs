@@ -60,6 +60,30 @@ public sealed class DelayedMessageTests
         Assert.Equal(0, harness.Vhost.DelayedCount);
     }
 
+    [Fact]
+    public async Task A_delayed_message_a_full_queue_refuses_stays_held_and_is_released_once_there_is_room()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("later", true, ("x-max-length", 1), ("x-overflow", "reject-publish"));
+        await harness.Vhost.BindQueueAsync("later", "amq.direct", "k", Topology.TopologyArguments.Empty, 1);
+        var (channel, events) = harness.OpenChannel();
+        channel.SelectConfirms();
+        channel.Publish(BrokerHarness.Message("amq.direct", "k", "occupant"), mandatory: true);
+        channel.Publish(Delayed("amq.direct", "k", "confirmed, then refused", 1000), mandatory: true);
+        await Eventually.TrueAsync(() => events.Confirms.Count == 2, Wait, "both confirmed");
+        var later = harness.Vhost.FindQueue("later")!;
+
+        harness.Clock.Advance(TimeSpan.FromMilliseconds(1001));
+        await Eventually.TrueAsync(() => harness.Vhost.DelayedRefusals == 1, Wait, "the release refused");
+        await Eventually.TrueAsync(() => harness.Vhost.DelayedCount == 1, Wait, "the refused message held again");
+        Assert.Equal(1, later.ReadyCount);
+
+        Assert.Equal("occupant", System.Text.Encoding.UTF8.GetString(channel.Get("later", noAck: true)!.Message.Body.Span));
+        harness.Clock.Advance(TimeSpan.FromSeconds(5));
+        await Eventually.TrueAsync(() => later.ReadyCount == 1 && harness.Vhost.DelayedCount == 0, Wait, "released once there was room");
+        Assert.Equal("confirmed, then refused", System.Text.Encoding.UTF8.GetString(channel.Get("later", noAck: true)!.Message.Body.Span));
+    }
+
     private static BrokerMessage Delayed(string exchange, string key, string body, long delayMs, bool persistent = true) =>
         BrokerHarness.Message(exchange, key, body, persistent, headers: new MessageHeaders([new("x-delay", delayMs)]));
 }

@@ -147,6 +147,38 @@ public sealed class TtlAndDeadLetterTests
     }
 
     [Fact]
+    public async Task A_dead_letter_one_of_its_targets_refuses_goes_nowhere_stays_in_its_queue_and_moves_whole_once_there_is_room()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.Vhost.DeclareExchangeAsync(new ExchangeDefinition("dlx", ExchangeKind.Fanout, true, false, false, TopologyArguments.Empty), passive: false);
+        await harness.DeclareQueueAsync("roomy");
+        await harness.DeclareQueueAsync("full", true, ("x-max-length", 1), ("x-overflow", "reject-publish"));
+        await harness.Vhost.BindQueueAsync("roomy", "dlx", "", TopologyArguments.Empty, 1);
+        await harness.Vhost.BindQueueAsync("full", "dlx", "", TopologyArguments.Empty, 1);
+        await harness.DeclareQueueAsync("work", true, ("x-message-ttl", 100), ("x-dead-letter-exchange", "dlx"));
+        var (channel, _) = harness.OpenChannel();
+        channel.Publish(BrokerHarness.Message("", "full", "occupant"), mandatory: true);
+        channel.Publish(BrokerHarness.Message("", "work", "precious"), mandatory: true);
+        var work = harness.Vhost.FindQueue("work")!;
+        var roomy = harness.Vhost.FindQueue("roomy")!;
+        var full = harness.Vhost.FindQueue("full")!;
+
+        harness.Clock.Advance(TimeSpan.FromMilliseconds(200));
+        await Eventually.TrueAsync(() => work.UndeliverableCount == 1, Wait, "the refused dead letter kept");
+        Assert.True(work.DeadLetterFailures >= 1);
+        Assert.Equal(0, roomy.ReadyCount); // all or nothing: no copy where there was room
+        Assert.Equal(1, full.ReadyCount);
+
+        Assert.Equal("occupant", System.Text.Encoding.UTF8.GetString(channel.Get("full", noAck: true)!.Message.Body.Span));
+        harness.Clock.Advance(TimeSpan.FromSeconds(6));
+        await Eventually.TrueAsync(() => roomy.ReadyCount == 1 && full.ReadyCount == 1, Wait, "the dead letter moved to both targets once there was room");
+        await Eventually.TrueAsync(() => work.Stored!.MessageCount == 0, Wait, "the source letting go");
+        harness.Clock.Advance(TimeSpan.FromSeconds(6));
+        await Task.Delay(100);
+        Assert.Equal(1, roomy.ReadyCount); // moved once, not once per attempt
+    }
+
+    [Fact]
     public async Task A_ttl_keeps_running_across_a_restart_from_the_message_s_arrival()
     {
         await using var harness = await BrokerHarness.StartAsync();
