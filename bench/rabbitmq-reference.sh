@@ -50,8 +50,12 @@ install_if_missing() {
     chmod +x "$policy"
     placed=1
   fi
-  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server || { [ "$placed" = 1 ] && rm -f "$policy"; exit 1; }
-  [ "$placed" = 1 ] && rm -f "$policy"
+  # `if`, not `[ … ] && rm`: as a function's last command a false test would end the script under `set -e`.
+  if ! (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server); then
+    if [ "$placed" = 1 ]; then rm -f "$policy"; fi
+    exit 1
+  fi
+  if [ "$placed" = 1 ]; then rm -f "$policy"; fi
 }
 
 running() { ctl status >/dev/null 2>&1; }

@@ -40,25 +40,27 @@ internal sealed record QueueSettings(
             throw QueueArgumentError.Invalid("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined", where);
         }
 
-        var strategy = TopologyArguments.GetString(arguments, "x-dead-letter-strategy") switch
-        {
-            null or "at-least-once" => false,
-            "at-most-once" => true,
-            var other => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-dead-letter-strategy' for queue: '{other}' is not at-least-once or at-most-once"),
-        };
+        var strategy = arguments.TryGetValue("x-dead-letter-strategy", out var strategyValue) && strategyValue is not null
+            && TopologyArguments.GetString(arguments, "x-dead-letter-strategy") switch
+            {
+                "at-least-once" => false,
+                "at-most-once" => true,
+                null => throw QueueArgumentError.Invalid("x-dead-letter-strategy", $"{{unacceptable_type,{TopologyArguments.TypeName(strategyValue)}}}", where),
+                _ => throw QueueArgumentError.Invalid("x-dead-letter-strategy", "invalid_dlx_strategy", where),
+            };
         var limit = QueueArgumentError.Integer(arguments, "x-delivery-limit", 0, where);
         var expires = QueueArgumentError.Integer(arguments, "x-expires", 1, where);
         var maxPriority = QueueArgumentError.Integer(arguments, "x-max-priority", 0, where) ?? 0;
         if (maxPriority > 255)
         {
-            throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-max-priority' for queue: {maxPriority} is above the maximum of 255");
+            throw QueueArgumentError.Invalid("x-max-priority", $"{{max_value_exceeded,{maxPriority}}}", where);
         }
 
         var singleActive = arguments.TryGetValue("x-single-active-consumer", out var sac) && sac switch
         {
             bool flag => flag,
             null => false,
-            _ => throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"invalid arg 'x-single-active-consumer' for queue: {TopologyArguments.Describe(sac)} is not a boolean"),
+            _ => throw QueueArgumentError.Invalid("x-single-active-consumer", $"{{unacceptable_type,{TopologyArguments.TypeName(sac)}}}", where),
         };
         var retryDelays = RetryDelays(arguments, where);
         return ttl is null && dlx is null && limit is null && expires is null && maxPriority == 0 && !singleActive && retryDelays is null

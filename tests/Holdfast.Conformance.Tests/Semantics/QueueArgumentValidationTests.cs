@@ -20,6 +20,11 @@ public sealed class QueueArgumentValidationTests
         { "x-overflow", 5, "{unacceptable_type,signedint}" },
         { "x-expires", 0, "{value_zero,0}" },
         { "x-expires", -1, "{value_negative,-1}" },
+        { "x-max-priority", 256, "{max_value_exceeded,256}" },
+        { "x-max-priority", -1, "{value_negative,-1}" },
+        { "x-max-priority", "high", "\"expected integer, got longstr\"" },
+        { "x-single-active-consumer", "yes", "{unacceptable_type,longstr}" },
+        { "x-single-active-consumer", 1, "{unacceptable_type,signedint}" },
     };
 
     [Theory]
@@ -91,6 +96,24 @@ public sealed class QueueArgumentValidationTests
             Assert.True(await scope.Connection.QueueExistsAsync(queue));
             await channel.QueueDeleteAsync(queue);
         }
+    }
+
+    [Theory]
+    [InlineData("sometimes", "invalid_dlx_strategy")]
+    [InlineData(1, "{unacceptable_type,signedint}")]
+    public async Task A_bad_dead_letter_strategy_is_refused_as_a_quorum_queue_refuses_it(object value, string why)
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        var queue = BrokerKit.Unique("bad-strategy");
+
+        // On a quorum queue, the one RabbitMQ queue type that knows the argument (Holdfast accepts x-queue-type and has one type).
+        await BrokerKit.RefusedAsync(
+            () => channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: SemanticsScope.Arguments(("x-queue-type", "quorum"), ("x-dead-letter-strategy", value))),
+            406,
+            $"PRECONDITION_FAILED - invalid arg 'x-dead-letter-strategy' for queue '{queue}' in vhost '/': {why}");
+
+        Assert.False(await scope.Connection.QueueExistsAsync(queue));
     }
 
     [Fact]
