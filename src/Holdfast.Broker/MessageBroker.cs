@@ -30,6 +30,9 @@ public sealed class MessageBroker : IDisposable
     /// <summary>Bodies held in memory by queues, against the budget above which queues page to the store.</summary>
     public MessageMemory Memory { get; } = new();
 
+    /// <summary>Metrics and host notifications for messages the broker kept rather than lost.</summary>
+    public Monitoring.BrokerEvents Events { get; } = new();
+
     /// <summary>Users and their permissions; null runs without permission checks (embedded use and some tests).</summary>
     public UserDirectory? Users { get; }
 
@@ -38,10 +41,12 @@ public sealed class MessageBroker : IDisposable
     /// and bindings. Indexes that no queue record names (a crash between the two writes of a delete)
     /// are deleted, and so are binding records whose ends are gone.
     /// </summary>
-    public static async Task<MessageBroker> OpenAsync(MessageStore store, UserDirectory? users = null, TimeProvider? time = null)
+    /// <param name="observer">Told from the start (restored queues may dead-letter at once) about messages kept rather than lost.</param>
+    public static async Task<MessageBroker> OpenAsync(MessageStore store, UserDirectory? users = null, TimeProvider? time = null, Monitoring.IBrokerObserver? observer = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         var broker = new MessageBroker(store, users, time ?? store.Options.TimeProvider);
+        broker.Events.Observer = observer;
         var metadata = store.GetMetadata();
         var queues = new List<(string VHost, QueueDefinition Queue)>();
         var bindings = new List<(string Key, string VHost, byte[] Value)>();
@@ -131,7 +136,7 @@ public sealed class MessageBroker : IDisposable
     }
 
     /// <summary>The vhost's exchanges and queues, made (with the predeclared amq.* exchanges) on first use. Whether the vhost may be used is the user directory's call.</summary>
-    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, broker) => new VirtualHost(n, broker.Store, broker.Memory, broker.Time), this);
+    public VirtualHost GetVirtualHost(string name) => _vhosts.GetOrAdd(name, static (n, broker) => new VirtualHost(n, broker.Store, broker.Memory, broker.Time, broker.Events), this);
 
     public BrokerChannel OpenChannel(string virtualHost, long connectionId, string user, IChannelEvents events) =>
         new(GetVirtualHost(virtualHost), connectionId, user, events, Users);

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Holdfast.Broker.Delayed;
 using Holdfast.Broker.Messages;
+using Holdfast.Broker.Monitoring;
 using Holdfast.Broker.Policies;
 using Holdfast.Broker.Queues;
 using Holdfast.Broker.Routing;
@@ -30,13 +31,15 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
     private readonly TimeProvider _time;
+    private readonly BrokerEvents _events;
     private readonly DelayedMessageScheduler _delayed;
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
     private ImmutableDictionary<string, PolicyDefinition> _policies = ImmutableDictionary.Create<string, PolicyDefinition>(StringComparer.Ordinal);
 
-    internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time)
+    internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time, BrokerEvents events)
     {
         Name = name;
+        _events = events;
         _store = store;
         _memory = memory;
         _time = time;
@@ -538,7 +541,13 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         var write = Publish(message, scratch, out _, out var refused, allowDelay: false, from);
         var acked = scratch.SourceAcked;
         await write.ConfigureAwait(false);
-        return refused ? ReleaseOutcome.Refused : acked ? ReleaseOutcome.Moved : ReleaseOutcome.Placed;
+        if (refused)
+        {
+            _events.DelayedReleaseRefused(Name, message.Exchange, message.RoutingKey);
+            return ReleaseOutcome.Refused;
+        }
+
+        return acked ? ReleaseOutcome.Moved : ReleaseOutcome.Placed;
     }
 
     private async Task PublishRefusedLetterAsync(BrokerMessage letter)
@@ -630,6 +639,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
             bool kept;
             var storeAcked = false;
+            string why;
             try
             {
                 // At-least-once and stored: the letter's record also acks the source, so a crash leaves it in one place.
@@ -641,12 +651,14 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 await write.ConfigureAwait(false);
                 kept = routed && !rejected;
                 storeAcked = acked;
+                why = !routed ? $"exchange '{exchange}' routed it nowhere" : "a target queue is full and refuses it";
             }
 #pragma warning disable CA1031 // A dead letter that cannot be placed stays where it is; nothing here may lose it.
-            catch (Exception)
+            catch (Exception ex)
 #pragma warning restore CA1031
             {
                 kept = false;
+                why = ex.Message;
             }
 
             if (settings.AtMostOnceDeadLettering)
@@ -661,6 +673,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
             else
             {
                 source.KeepUndeliverable(dying);
+                _events.DeadLetterKept(Name, source.Name, dying.Reason, why);
             }
         }
     }

@@ -86,7 +86,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
         {
             // With a definitions file a blank store gets no guest: the file says who may log in, as in RabbitMQ.
             var users = await UserDirectory.LoadAsync(store, options.Store.TimeProvider, new SecurityOptions { CreateDefaults = options.DefinitionsFile is null }).ConfigureAwait(false);
-            var broker = await MessageBroker.OpenAsync(store, users).ConfigureAwait(false);
+            var broker = await MessageBroker.OpenAsync(store, users, observer: new LoggingBrokerObserver(loggerFactory.CreateLogger<MessageBroker>(), options.Store.TimeProvider)).ConfigureAwait(false);
             DefinitionsImportReport? definitions = null;
             if (options.DefinitionsFile is { } definitionsFile)
             {

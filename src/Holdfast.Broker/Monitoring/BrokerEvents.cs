@@ -1,0 +1,34 @@
+using System.Diagnostics.Metrics;
+
+namespace Holdfast.Broker.Monitoring;
+
+/// <summary>
+/// Counts what the broker kept rather than lost, as metrics on the <see cref="MeterName"/> meter
+/// (read them with dotnet-counters or any OpenTelemetry exporter), and tells the <see cref="Observer"/>.
+/// </summary>
+public sealed class BrokerEvents
+{
+    public const string MeterName = "Holdfast.Broker";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    private static readonly Counter<long> DeadLettersKept = Meter.CreateCounter<long>(
+        "holdfast.dead_letters.kept", unit: "{message}", description: "Dead letters that found no home (no route, a full target, a failed write) and stayed in their source queue");
+
+    private static readonly Counter<long> DelayedRefused = Meter.CreateCounter<long>(
+        "holdfast.delayed.releases_refused", unit: "{message}", description: "Delayed-message releases a full queue refused; the message stayed held");
+
+    public IBrokerObserver? Observer { get; set; }
+
+    internal void DeadLetterKept(string virtualHost, string queue, string reason, string why)
+    {
+        DeadLettersKept.Add(1, new KeyValuePair<string, object?>("vhost", virtualHost), new KeyValuePair<string, object?>("queue", queue), new KeyValuePair<string, object?>("reason", reason));
+        Observer?.DeadLetterKept(virtualHost, queue, reason, why);
+    }
+
+    internal void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey)
+    {
+        DelayedRefused.Add(1, new KeyValuePair<string, object?>("vhost", virtualHost), new KeyValuePair<string, object?>("exchange", exchange));
+        Observer?.DelayedReleaseRefused(virtualHost, exchange, routingKey);
+    }
+}

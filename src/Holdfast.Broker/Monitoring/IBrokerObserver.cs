@@ -1,0 +1,14 @@
+namespace Holdfast.Broker.Monitoring;
+
+/// <summary>
+/// What the broker tells its host about messages it kept instead of losing: the host logs them.
+/// Called on the broker's own threads; an implementation must be quick and must not throw.
+/// </summary>
+public interface IBrokerObserver
+{
+    /// <summary>A dead letter found no home (<paramref name="why"/>): it stays in <paramref name="queue"/> and is tried again in 5 s.</summary>
+    void DeadLetterKept(string virtualHost, string queue, string reason, string why);
+
+    /// <summary>A delayed message's release was refused by a full queue: it stays held and is tried again in 5 s.</summary>
+    void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey);
+}

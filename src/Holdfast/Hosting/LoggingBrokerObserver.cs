@@ -1,0 +1,67 @@
+using System.Collections.Concurrent;
+using Holdfast.Broker;
+using Holdfast.Broker.Monitoring;
+using Microsoft.Extensions.Logging;
+
+namespace Holdfast.Hosting;
+
+/// <summary>
+/// Messages the broker kept rather than lost, as warnings: each is something an operator should fix
+/// (a missing route, a full queue). A queue of stuck messages retries every 5 s, so each queue or
+/// exchange logs at most once a minute, with how many more happened meanwhile; the metrics count all.
+/// </summary>
+internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logger, TimeProvider time) : IBrokerObserver
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMinutes(1);
+
+    private readonly ConcurrentDictionary<string, Throttle> _throttles = new(StringComparer.Ordinal);
+
+    public void DeadLetterKept(string virtualHost, string queue, string reason, string why)
+    {
+        if (ShouldLog($"q/{virtualHost}/{queue}", out var suppressed))
+        {
+            LogDeadLetterKept(logger, queue, virtualHost, reason, why, suppressed);
+        }
+    }
+
+    public void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey)
+    {
+        if (ShouldLog($"x/{virtualHost}/{exchange}", out var suppressed))
+        {
+            LogDelayedReleaseRefused(logger, exchange, routingKey, virtualHost, suppressed);
+        }
+    }
+
+    private bool ShouldLog(string key, out long suppressed)
+    {
+        var throttle = _throttles.GetOrAdd(key, static _ => new Throttle());
+        var now = time.GetTimestamp();
+        lock (throttle)
+        {
+            if (throttle.LastLogged != 0 && time.GetElapsedTime(throttle.LastLogged, now) < Quiet)
+            {
+                throttle.Suppressed++;
+                suppressed = 0;
+                return false;
+            }
+
+            suppressed = throttle.Suppressed;
+            throttle.Suppressed = 0;
+            throttle.LastLogged = now;
+            return true;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a dead letter ({Reason}) has no home, {Why}; it stays in the queue and is tried again in 5 s ({Suppressed} more such since the last warning)")]
+    private static partial void LogDeadLetterKept(ILogger logger, string queue, string virtualHost, string reason, string why, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A delayed message for exchange '{Exchange}', routing key '{RoutingKey}', in vhost '{VirtualHost}' was refused by a full queue; it stays held and is tried again in 5 s ({Suppressed} more such since the last warning)")]
+    private static partial void LogDelayedReleaseRefused(ILogger logger, string exchange, string routingKey, string virtualHost, long suppressed);
+
+    private sealed class Throttle
+    {
+        public long LastLogged { get; set; }
+
+        public long Suppressed { get; set; }
+    }
+}
