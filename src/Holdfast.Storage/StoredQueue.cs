@@ -14,6 +14,8 @@ public sealed class StoredQueue
         Name = name;
     }
 
+    private long _appliedNext;
+
     public uint Id { get; }
 
     public string Name { get; }
@@ -36,7 +38,10 @@ public sealed class StoredQueue
     /// One past the highest sequence number ever applied, acked or not. Sequence numbers are never
     /// reused: an index file may still hold an old entry for a reused one, and stored offsets name them.
     /// </summary>
-    internal long AppliedNext { get; set; }
+    internal long AppliedNext { get => Volatile.Read(ref _appliedNext); set => Volatile.Write(ref _appliedNext, value); }
+
+    /// <summary>Every message below this sequence number has been written, so <see cref="MessageStore.TryRead"/> finds it unless it was acked. Read without the store's lock.</summary>
+    public long WrittenNext => AppliedNext;
 
     /// <summary>A delete has been appended but not yet applied: the queue takes no more appends and its name is free.</summary>
     internal bool Deleting { get; set; }

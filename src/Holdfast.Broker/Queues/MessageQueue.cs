@@ -26,6 +26,7 @@ public sealed class MessageQueue
     private readonly IQueueHost? _host;
     private readonly List<DyingMessage> _dying = [];
     private readonly List<DyingMessage> _undeliverable = [];
+    private readonly Queue<QueuedMessage> _releaseCandidates = new();
     private readonly ITimer _expiryTimer;
     private long _expiryDueMs = long.MaxValue;
     private bool _perMessageTtlSeen;
@@ -227,6 +228,12 @@ public sealed class MessageQueue
 
             // A TTL of 0 means "deliver now or never": what no consumer took at once expires now.
             ExpireHeadsLocked(_time.GetUtcNow().ToUnixTimeMilliseconds(), zeroTtlToo: true);
+            if (entry.InReadyList && entry.IsStored && entry.Index == Stored && (_ready.Count > ResidentReadyMessages || _readyBytes > ResidentReadyBytes))
+            {
+                _releaseCandidates.Enqueue(entry);
+            }
+
+            ReleaseWrittenBodiesLocked();
         }
 
         RunDeadLetters();
@@ -250,6 +257,38 @@ public sealed class MessageQueue
             }
 
             return null;
+        }
+    }
+
+    /// <summary>
+    /// A deep durable queue keeps only its head in memory: a stored message that arrives behind this
+    /// many ready messages (or bytes) gives up its body once its record is written, and is read back
+    /// from the store when it nears delivery. The log holds the bytes anyway (and the page cache
+    /// usually too); a second copy on the managed heap would cost memory, then GC time, per message.
+    /// </summary>
+    internal const int ResidentReadyMessages = 2048;
+
+    internal const long ResidentReadyBytes = 8L << 20;
+
+    /// <summary>Drops the bodies of release candidates whose records are written (in arrival order, so the sweep stops at the first that is not).</summary>
+    private void ReleaseWrittenBodiesLocked()
+    {
+        if (_releaseCandidates.Count == 0 || Stored is not { } stored)
+        {
+            return;
+        }
+
+        var written = stored.WrittenNext;
+        while (_releaseCandidates.TryPeek(out var candidate) && candidate.StoreSeq < written)
+        {
+            _releaseCandidates.Dequeue();
+
+            // Taken meanwhile (delivered, expired, dying) or requeued with its body: it stays as it is.
+            if (candidate.InReadyList && candidate.Message is not null && !candidate.Leaving)
+            {
+                Forget(candidate);
+                candidate.Message = null;
+            }
         }
     }
 

@@ -44,9 +44,14 @@ internal sealed class QueuedMessage(long seq, StoredQueue? index, long storeSeq,
 
     public long BodySize => Message?.Body.Length ?? 0;
 
+    /// <summary>Whether the entry is in its queue's ready list (kept by the list): only a ready message's body may leave memory.</summary>
+    public bool InReadyList { get; set; }
+
+    private readonly long _arrivalSize = message?.Body.Length ?? 0;
+
     /// <summary>The stored record's size, standing in for the body's while a recovered message has not been read back.</summary>
     public long RecoveredSize { get; init; }
 
     /// <summary>What the message counts against <c>x-max-length-bytes</c> while ready; fixed so adding and removing balance.</summary>
-    public long ReadySize => RecoveredSize > 0 ? RecoveredSize : BodySize;
+    public long ReadySize => RecoveredSize > 0 ? RecoveredSize : _arrivalSize;
 }

@@ -24,6 +24,14 @@ internal abstract class ReadyList
     /// <summary>Empties the list, returning what it held.</summary>
     public abstract List<QueuedMessage> Drain();
 
+    private static void Unlist(List<QueuedMessage> entries)
+    {
+        foreach (var entry in entries)
+        {
+            entry.InReadyList = false;
+        }
+    }
+
     private sealed class FifoReadyList : ReadyList
     {
         private readonly Queue<QueuedMessage> _arrived = new();
@@ -31,9 +39,17 @@ internal abstract class ReadyList
 
         public override int Count => _arrived.Count + _returned.Count;
 
-        public override void Add(QueuedMessage entry) => _arrived.Enqueue(entry);
+        public override void Add(QueuedMessage entry)
+        {
+            entry.InReadyList = true;
+            _arrived.Enqueue(entry);
+        }
 
-        public override void Return(QueuedMessage entry) => _returned.Enqueue(entry, entry.Seq);
+        public override void Return(QueuedMessage entry)
+        {
+            entry.InReadyList = true;
+            _returned.Enqueue(entry, entry.Seq);
+        }
 
         public override QueuedMessage? Peek()
         {
@@ -47,10 +63,14 @@ internal abstract class ReadyList
             if (_returned.TryPeek(out _, out var returnedSeq) && (!_arrived.TryPeek(out var next) || returnedSeq < next.Seq))
             {
                 entry = _returned.Dequeue();
-                return true;
+            }
+            else if (!_arrived.TryDequeue(out entry!))
+            {
+                return false;
             }
 
-            return _arrived.TryDequeue(out entry!);
+            entry.InReadyList = false;
+            return true;
         }
 
         public override List<QueuedMessage> Drain()
@@ -60,6 +80,7 @@ internal abstract class ReadyList
             all.AddRange(_returned.UnorderedItems.Select(i => i.Element));
             _arrived.Clear();
             _returned.Clear();
+            Unlist(all);
             return all;
         }
     }
@@ -70,18 +91,32 @@ internal abstract class ReadyList
 
         public override int Count => _heap.Count;
 
-        public override void Add(QueuedMessage entry) => _heap.Enqueue(entry, (-entry.Priority, entry.Seq));
+        public override void Add(QueuedMessage entry)
+        {
+            entry.InReadyList = true;
+            _heap.Enqueue(entry, (-entry.Priority, entry.Seq));
+        }
 
         public override void Return(QueuedMessage entry) => Add(entry);
 
         public override QueuedMessage? Peek() => _heap.TryPeek(out var entry, out _) ? entry : null;
 
-        public override bool TryTake(out QueuedMessage entry) => _heap.TryDequeue(out entry!, out _);
+        public override bool TryTake(out QueuedMessage entry)
+        {
+            if (!_heap.TryDequeue(out entry!, out _))
+            {
+                return false;
+            }
+
+            entry.InReadyList = false;
+            return true;
+        }
 
         public override List<QueuedMessage> Drain()
         {
             var all = _heap.UnorderedItems.Select(i => i.Element).ToList();
             _heap.Clear();
+            Unlist(all);
             return all;
         }
     }
