@@ -338,6 +338,101 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         return message is not null;
     }
 
+    /// <summary>What <see cref="ReadMany{TState}"/> hands over for each message it found: the payload is valid only during the call.</summary>
+    public delegate void ReadManyCallback<in TState>(TState state, long seq, ReadOnlySpan<byte> payload);
+
+    /// <summary>
+    /// Reads several live messages of one queue with as few reads as their places in the log allow:
+    /// records that lie close together (as a queue's messages do when they arrived together) come in
+    /// one read. <paramref name="found"/> is called for each message read, in log order; one that is
+    /// acked, unknown or fails its check is skipped (and written off, as <see cref="TryRead"/> does).
+    /// </summary>
+    public void ReadMany<TState>(StoredQueue queue, ReadOnlySpan<long> seqs, TState state, ReadManyCallback<TState> found)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(found);
+        var wanted = ArrayPool<(long Position, int Length, long Seq)>.Shared.Rent(Math.Max(1, seqs.Length));
+        var count = 0;
+        try
+        {
+            lock (_gate)
+            {
+                if (queue.IsDeleted)
+                {
+                    return;
+                }
+
+                foreach (var seq in seqs)
+                {
+                    if (queue.Entries.Contains(seq) && queue.Entries[seq] is { IsLive: true, Position: >= 0 } entry)
+                    {
+                        wanted[count++] = (entry.Position, entry.Length, seq);
+                    }
+                }
+            }
+
+            var items = wanted.AsSpan(0, count);
+            items.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+            for (var i = 0; i < items.Length;)
+            {
+                // One read covers a run of records with small gaps between them (another queue's record, an ack).
+                var start = items[i].Position;
+                var end = start + items[i].Length;
+                var j = i + 1;
+                while (j < items.Length && items[j].Position >= end && items[j].Position - end <= ReadManyGapBytes
+                    && items[j].Position + items[j].Length - start <= ReadManyRunBytes)
+                {
+                    end = items[j].Position + items[j].Length;
+                    j++;
+                }
+
+                ReadRun(queue, items[i..j], start, (int)(end - start), state, found);
+                i = j;
+            }
+        }
+        finally
+        {
+            ArrayPool<(long, int, long)>.Shared.Return(wanted);
+        }
+    }
+
+    private const int ReadManyGapBytes = 4096;
+    private const int ReadManyRunBytes = 1 << 20;
+
+    private void ReadRun<TState>(StoredQueue queue, ReadOnlySpan<(long Position, int Length, long Seq)> items, long start, int length, TState state, ReadManyCallback<TState> found)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var read = _log.TryRead(start, buffer.AsSpan(0, length));
+            foreach (var (position, recordLength, seq) in items)
+            {
+                var bytes = buffer.AsSpan((int)(position - start), recordLength);
+                if (read
+                    && RecordFormat.TryDecode(bytes, _options.MaxRecordPayloadBytes, out var record)
+                    && record.Type == RecordType.Message
+                    && MessagePayload.TryFindBody(bytes.Slice(RecordFormat.HeaderSize, record.PayloadLength), record.Flags, queue.Id, seq, out var bodyOffset))
+                {
+                    found(state, seq, bytes.Slice(RecordFormat.HeaderSize + bodyOffset, record.PayloadLength - bodyOffset));
+                    continue;
+                }
+
+                // Moved by compaction meanwhile, or damaged: the single-message path re-resolves it or writes it off.
+                if (TryRead(queue, seq, out var single))
+                {
+                    using (single)
+                    {
+                        found(state, seq, single!.Payload.Span);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <summary>The queue's live (unacked) messages in sequence order, without reading their payloads: what a broker loads at start.</summary>
     public IReadOnlyList<StoredEntry> ListLive(StoredQueue queue)
     {
@@ -395,34 +490,62 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         ArgumentNullException.ThrowIfNull(queue);
         lock (_gate)
         {
-            foreach (var seq in seqs)
-            {
-                if (seq < 0 || seq >= queue.NextAssigned)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(seqs), seq, $"Queue '{queue.Name}' has no message {seq}.");
-                }
-            }
-
-            Span<byte> destination;
-            try
-            {
-                destination = _log.BeginRecord(8 + (8 * seqs.Length), out _);
-            }
-            catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
-            {
-                return ValueTask.FromException(ex);
-            }
-
-            var writer = new SpanWriter(destination);
-            writer.U32(queue.Id);
-            writer.U32((uint)seqs.Length);
-            foreach (var seq in seqs)
-            {
-                writer.I64(seq);
-            }
-
-            return _log.CommitRecord(RecordType.Ack, RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+            return TryBeginAckLocked(queue, seqs, out var failure)
+                ? _log.CommitRecord(RecordType.Ack, RecordFlags.None, policy ?? _options.DefaultFlushPolicy)
+                : ValueTask.FromException(failure!);
         }
+    }
+
+    /// <summary>
+    /// Acks without reporting back: the record is written with the next batch, as with
+    /// <see cref="FlushPolicy.Async"/>, but nothing waits for it, so it costs no task and no
+    /// continuation. A crash may lose it (the message is then delivered again); a store that has
+    /// failed drops it (the failure is reported through <see cref="Failure"/>).
+    /// </summary>
+    public void AckUnobserved(StoredQueue queue, ReadOnlySpan<long> seqs)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        lock (_gate)
+        {
+            if (TryBeginAckLocked(queue, seqs, out _))
+            {
+                _log.CommitUnobserved(RecordType.Ack, RecordFlags.None);
+            }
+        }
+    }
+
+    /// <summary>Writes an Ack record's payload; false (with the reason) when the store takes no more records.</summary>
+    private bool TryBeginAckLocked(StoredQueue queue, ReadOnlySpan<long> seqs, out Exception? failure)
+    {
+        foreach (var seq in seqs)
+        {
+            if (seq < 0 || seq >= queue.NextAssigned)
+            {
+                throw new ArgumentOutOfRangeException(nameof(seqs), seq, $"Queue '{queue.Name}' has no message {seq}.");
+            }
+        }
+
+        Span<byte> destination;
+        try
+        {
+            destination = _log.BeginRecord(8 + (8 * seqs.Length), out _);
+        }
+        catch (Exception ex) when (ex is StorageFailedException or ObjectDisposedException)
+        {
+            failure = ex;
+            return false;
+        }
+
+        var writer = new SpanWriter(destination);
+        writer.U32(queue.Id);
+        writer.U32((uint)seqs.Length);
+        foreach (var seq in seqs)
+        {
+            writer.I64(seq);
+        }
+
+        failure = null;
+        return true;
     }
 
     /// <summary>Returns a delivered message to ready, counting one more delivery (durably).</summary>

@@ -709,6 +709,75 @@ public sealed class MessageQueue
         StoreAck(dropped);
     }
 
+    /// <summary>Messages whose bodies one read-ahead brings back at most (a message count, and bytes of records).</summary>
+    private const int ReadAheadMessages = 256;
+
+    private const long ReadAheadBytes = 1L << 20;
+
+    /// <summary>
+    /// <paramref name="first"/> is about to go out without its body (recovered, or released from a
+    /// deep queue): bring back its body and those of the next ready messages like it in one pass over
+    /// the store, so a consumer draining a deep queue costs a read per run of records, not per message.
+    /// </summary>
+    private void ReadAheadLocked(QueuedMessage first)
+    {
+        if (!first.IsStored)
+        {
+            return;
+        }
+
+        var upcoming = new QueuedMessage?[ReadAheadMessages];
+        var found = _ready.PeekArrivals(upcoming.AsSpan(1));
+        upcoming[0] = first;
+        var batch = new List<QueuedMessage>(found + 1);
+        var seqs = new long[found + 1];
+        long bytes = 0;
+        for (var i = 0; i <= found && bytes < ReadAheadBytes; i++)
+        {
+            var entry = upcoming[i]!;
+            if (entry.Message is null && entry.Index == first.Index && entry.IsStored)
+            {
+                seqs[batch.Count] = entry.StoreSeq;
+                batch.Add(entry);
+                bytes += entry.ReadySize;
+            }
+        }
+
+        if (batch.Count < 2)
+        {
+            return; // LoadLocked reads the one message as it always has.
+        }
+
+        var bySeq = new Dictionary<long, QueuedMessage>(batch.Count);
+        foreach (var entry in batch)
+        {
+            bySeq[entry.StoreSeq] = entry;
+        }
+
+        _store.ReadMany(first.Index!, seqs.AsSpan(0, batch.Count), (Queue: this, BySeq: bySeq), static (state, seq, payload) =>
+        {
+            if (state.BySeq.TryGetValue(seq, out var entry) && entry.Message is null)
+            {
+                state.Queue.Restore(entry, payload);
+            }
+        });
+    }
+
+    /// <summary>Gives an entry back its body, read from the store. Caller holds the lock.</summary>
+    private void Restore(QueuedMessage entry, ReadOnlySpan<byte> payload)
+    {
+        // The payload is the store's buffer, valid only now; the message keeps a copy of its own.
+        entry.Message = StoredMessageFormat.Read(payload.ToArray(), out var arrivedAtMs);
+        if (entry.ExpiresAtMs < 0)
+        {
+            // A record from before arrival times were kept starts its TTL now.
+            entry.ArrivedAtMs = arrivedAtMs > 0 ? arrivedAtMs : _time.GetUtcNow().ToUnixTimeMilliseconds();
+            SetExpiry(entry, entry.Message);
+        }
+
+        Hold(entry);
+    }
+
     /// <summary>Reads a recovered message's body from the store. False when the store no longer has it (it failed its check and was written off).</summary>
     private bool LoadLocked(QueuedMessage entry)
     {
@@ -724,17 +793,9 @@ public sealed class MessageQueue
 
         using (stored)
         {
-            // The pooled buffer goes back when disposed; the message keeps a copy of its own.
-            entry.Message = StoredMessageFormat.Read(stored!.Payload.ToArray(), out var arrivedAtMs);
-            if (entry.ExpiresAtMs < 0)
-            {
-                // A record from before arrival times were kept starts its TTL now.
-                entry.ArrivedAtMs = arrivedAtMs > 0 ? arrivedAtMs : _time.GetUtcNow().ToUnixTimeMilliseconds();
-                SetExpiry(entry, entry.Message);
-            }
+            Restore(entry, stored!.Payload.Span);
         }
 
-        Hold(entry);
         return true;
     }
 
@@ -744,7 +805,7 @@ public sealed class MessageQueue
         Forget(entry);
         if (entry.IsStored)
         {
-            Observe(_store.AckAsync(entry.Index!, entry.StoreSeq, FlushPolicy.Async));
+            _store.AckUnobserved(entry.Index!, [entry.StoreSeq]);
         }
     }
 
@@ -772,12 +833,12 @@ public sealed class MessageQueue
 
         if (durable is not null)
         {
-            Observe(_store.AckAsync(Stored!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(durable), FlushPolicy.Async));
+            _store.AckUnobserved(Stored!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(durable));
         }
 
         if (paged is not null)
         {
-            Observe(_store.AckAsync(PageIndex!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paged), FlushPolicy.Async));
+            _store.AckUnobserved(PageIndex!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paged));
         }
     }
 
@@ -787,6 +848,11 @@ public sealed class MessageQueue
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         while (TryTakeLocked(out entry))
         {
+            if (entry.Message is null)
+            {
+                ReadAheadLocked(entry);
+            }
+
             if (!LoadLocked(entry))
             {
                 continue;

@@ -24,6 +24,9 @@ internal abstract class ReadyList
     /// <summary>Empties the list, returning what it held.</summary>
     public abstract List<QueuedMessage> Drain();
 
+    /// <summary>Copies up to <paramref name="into"/>.Length of the next entries to go out (in order, newly arrived ones only); returns how many.</summary>
+    public abstract int PeekArrivals(Span<QueuedMessage?> into);
+
     private static void Unlist(List<QueuedMessage> entries)
     {
         foreach (var entry in entries)
@@ -73,6 +76,22 @@ internal abstract class ReadyList
             return true;
         }
 
+        public override int PeekArrivals(Span<QueuedMessage?> into)
+        {
+            var n = 0;
+            foreach (var entry in _arrived)
+            {
+                if (n == into.Length)
+                {
+                    break;
+                }
+
+                into[n++] = entry;
+            }
+
+            return n;
+        }
+
         public override List<QueuedMessage> Drain()
         {
             var all = new List<QueuedMessage>(Count);
@@ -111,6 +130,9 @@ internal abstract class ReadyList
             entry.InReadyList = false;
             return true;
         }
+
+        // The heap has no cheap in-order walk: a priority queue reads its messages back one at a time.
+        public override int PeekArrivals(Span<QueuedMessage?> into) => 0;
 
         public override List<QueuedMessage> Drain()
         {

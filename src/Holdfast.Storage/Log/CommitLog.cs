@@ -36,6 +36,9 @@ internal sealed class CommitLog : IDisposable
     private int _checkpointRequestsInBatch;
     private readonly List<AppendWaiter> _awaitingSync = [];
 
+    // Waiters whose records are written and need no fsync, gathered per batch (writer thread only).
+    private readonly List<AppendWaiter> _writtenWaiters = [];
+
     // The buffers of one vectored write, reused batch after batch (writer thread only): a device
     // must not keep the list, just as it must not keep the pooled buffers in it.
     private readonly List<ReadOnlyMemory<byte>> _writeGroup = [];
@@ -122,13 +125,7 @@ internal sealed class CommitLog : IDisposable
 
     public ValueTask CommitRecord(RecordType type, RecordFlags flags, FlushPolicy policy)
     {
-        var chunk = _openChunk ?? throw new InvalidOperationException("No record was begun.");
-        _openChunk = null;
-        var size = RecordFormat.SizeOnDisk(_openPayloadLength);
-        RecordFormat.Seal(chunk.Buffer.AsSpan(chunk.Length, size), type, flags, _openPayloadLength);
-        chunk.Length += size;
-        _reservedEnd += size;
-
+        SealOpenRecord(type, flags);
         var waiter = AppendWaiter.Rent(_reservedEnd, policy.Kind == FlushKind.Sync);
         _active.Waiters.Add(waiter);
         switch (policy.Kind)
@@ -150,6 +147,30 @@ internal sealed class CommitLog : IDisposable
         }
 
         return waiter.Task;
+    }
+
+    /// <summary>
+    /// Seals a record that nobody waits for: it goes out with the next batch and is applied like any
+    /// other, with no waiter to complete (and so no continuation to run) once it is written. For
+    /// records whose loss in a crash costs nothing but a redelivery (acks, requeues).
+    /// </summary>
+    public void CommitUnobserved(RecordType type, RecordFlags flags)
+    {
+        SealOpenRecord(type, flags);
+        if (_writerIdle)
+        {
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    private void SealOpenRecord(RecordType type, RecordFlags flags)
+    {
+        var chunk = _openChunk ?? throw new InvalidOperationException("No record was begun.");
+        _openChunk = null;
+        var size = RecordFormat.SizeOnDisk(_openPayloadLength);
+        RecordFormat.Seal(chunk.Buffer.AsSpan(chunk.Length, size), type, flags, _openPayloadLength);
+        chunk.Length += size;
+        _reservedEnd += size;
     }
 
     /// <summary>Asks the writer for a checkpoint after the records appended so far. Caller must not hold the lock.</summary>
@@ -297,15 +318,11 @@ internal sealed class CommitLog : IDisposable
 
                 foreach (var waiter in batch.Waiters)
                 {
-                    if (waiter.NeedsSync)
-                    {
-                        _awaitingSync.Add(waiter);
-                    }
-                    else
-                    {
-                        waiter.Complete();
-                    }
+                    (waiter.NeedsSync ? _awaitingSync : _writtenWaiters).Add(waiter);
                 }
+
+                AppendWaiter.CompleteAll(_writtenWaiters);
+                _writtenWaiters.Clear();
 
                 _unsyncedBytes += batch.EndPosition - batch.StartPosition;
                 _syncDeadline = Math.Min(_syncDeadline, batch.IntervalDeadlineTimestamp);
@@ -462,11 +479,7 @@ internal sealed class CommitLog : IDisposable
         _unsyncedBytes = 0;
         _syncDeadline = long.MaxValue;
         _intervalBytes = long.MaxValue;
-        foreach (var waiter in _awaitingSync)
-        {
-            waiter.Complete();
-        }
-
+        AppendWaiter.CompleteAll(_awaitingSync);
         _awaitingSync.Clear();
     }
 
