@@ -92,6 +92,63 @@ public sealed class LoadToolSmokeTests
     }
 
     [Fact]
+    public async Task Idle_connections_stay_open_through_three_heartbeats_and_report_the_brokers_memory()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        // In process the broker is this process: its CPU and RSS are still figures to produce.
+        var options = Small(broker) with { Connections = 50, Heartbeat = TimeSpan.FromSeconds(1), Duration = TimeSpan.FromSeconds(3), BrokerPid = BrokerPid(broker) };
+
+        var result = await RunAsync(broker, AmqpScenario.IdleConnections, options);
+
+        Assert.Equal("idle-connections", result.Scenario);
+        Assert.Equal("connections", result.Metric);
+        Assert.True(result.ConnectionsOpenAtEnd == 50, $"connections dropped: {Describe(result)}");
+        Assert.Equal(0, result.ConnectionsLost);
+        Assert.Null(result.ConnectionsLostReasons);
+        Assert.Equal(50, result.ChannelsOpenAtEnd);
+        Assert.Equal(50, result.MsgsPerS);
+        Assert.Equal(1, result.HeartbeatNegotiatedS);
+        // Held idle for the 3 s asked (a timer may fire a few milliseconds early by the stopwatch's clock).
+        Assert.True(result.Seconds >= 2.9, $"held idle only {result.Seconds} s");
+        Assert.True(result.OpenSeconds > 0);
+        var line = JsonDocument.Parse(Describe(result)).RootElement;
+        Assert.Equal(50, line.GetProperty("connections").GetInt32());
+        Assert.Equal(50, line.GetProperty("connections_open_at_end").GetInt32());
+        Assert.Equal(0, line.GetProperty("connections_lost").GetInt32());
+        Assert.Equal(1, line.GetProperty("heartbeat_s").GetDouble());
+        Assert.True(line.GetProperty("open_seconds").GetDouble() > 0);
+        if (!broker.IsExternal)
+        {
+            Assert.True(line.GetProperty("broker_rss_mib").GetDouble() > 0);
+            Assert.True(line.GetProperty("broker_rss_before_mib").GetDouble() > 0);
+            Assert.Equal(JsonValueKind.Number, line.GetProperty("broker_cpu_percent").ValueKind);
+        }
+
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        Assert.True(connection.IsOpen, "the broker should still take connections after the run closed its 50");
+    }
+
+    [Fact]
+    public async Task Compare_runs_idle_connections_on_both_brokers_and_tabulates_the_survivors()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        var uri = Uri(broker);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var parse = AmqpCommand.Create().Parse(
+            ["compare", "idle-connections", "--uri", uri, "--uri", uri, "--connections", "20", "--heartbeat", "1", "--seconds", "3"]);
+
+        var exit = await parse.InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = output, Error = error }).WaitAsync(Limit);
+
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var runs = lines.Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("run", out _)).ToArray();
+        Assert.Equal(["A", "B"], runs.Select(r => r.GetProperty("label").GetString()));
+        Assert.All(runs, r => Assert.Equal(20, r.GetProperty("connections_open_at_end").GetInt32()));
+        Assert.Contains(lines, l => l.StartsWith("| idle-connections 20 × 1 channel, heartbeat 1 s, 3 s idle", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Compare_runs_both_brokers_alternately_and_prints_json_lines_and_a_table()
     {
         await using var broker = await InProcessBroker.StartAsync();
@@ -127,6 +184,24 @@ public sealed class LoadToolSmokeTests
         Assert.Equal(2, exit);
         Assert.Contains("--ack-every", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Idle_connections_refuse_a_window_shorter_than_three_heartbeats()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var parse = AmqpCommand.Create().Parse(["idle-connections", "--uri", "amqp://guest:guest@127.0.0.1:1/", "--heartbeat", "5", "--seconds", "10"]);
+
+        var exit = await parse.InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = output, Error = error }).WaitAsync(Limit);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("3 × --heartbeat", error.ToString(), StringComparison.Ordinal);
+        // Without --seconds the window stretches to three heartbeats instead.
+        Assert.Equal(TimeSpan.FromSeconds(15), new AmqpLoadOptions { DurationDefaulted = true }.IdleDuration);
+        Assert.Null(new AmqpLoadOptions { DurationDefaulted = true }.Problem(AmqpScenario.IdleConnections));
+    }
+
+    private static int? BrokerPid(InProcessBroker broker) => broker.IsExternal ? null : Environment.ProcessId;
 
     private static string Uri(InProcessBroker broker) => $"amqp://guest:guest@{broker.Host}:{broker.Port}/";
 

@@ -15,6 +15,7 @@ internal static class AmqpCommand
         command.Subcommands.Add(Scenario(AmqpScenario.ConsumeAck, "Pre-fill --messages persistent messages, then time --consumers draining them with manual acks."));
         command.Subcommands.Add(Scenario(AmqpScenario.Roundtrip, "Producers (persistent, confirms) and consumers (manual acks) at once: consumed msgs/s and end-to-end latency."));
         command.Subcommands.Add(Scenario(AmqpScenario.PublishNoConfirm, "Transient messages to a non-durable queue, no confirms: the broker's intake rate, read from the queue depth."));
+        command.Subcommands.Add(Scenario(AmqpScenario.IdleConnections, "Open --connections connections (one channel each, --heartbeat), hold them idle for --seconds, then count the survivors and read the broker's memory (--broker-pid)."));
         command.Subcommands.Add(Compare());
         return command;
     }
@@ -128,7 +129,11 @@ internal static class AmqpCommand
             DefaultValueFactory = _ => "quorum",
         }.AcceptOnlyFromAmong("classic", "quorum");
 
-        public Option<double> Seconds { get; } = new Option<double>("--seconds") { Description = "Length of the measured window.", DefaultValueFactory = _ => 10 }.AtLeast(0.1);
+        public Option<double> Seconds { get; } = new Option<double>("--seconds")
+        {
+            Description = "Length of the measured window (idle-connections: how long the connections sit idle, at least 3 × --heartbeat; by default the longer of 10 s and 3 heartbeats).",
+            DefaultValueFactory = _ => 10,
+        }.AtLeast(0.1);
 
         public Option<double> Warmup { get; } = new Option<double>("--warmup") { Description = "Seconds of load before the window opens.", DefaultValueFactory = _ => 2 }.AtLeast(0);
 
@@ -140,11 +145,19 @@ internal static class AmqpCommand
 
         public Option<double> Timeout { get; } = new Option<double>("--timeout") { Description = "Seconds a pre-fill, drain or final confirm may take before the run fails.", DefaultValueFactory = _ => 300 }.AtLeast(1);
 
+        public Option<int> Connections { get; } = new Option<int>("--connections")
+        {
+            Description = "idle-connections: connections to open, one channel each. Each takes a file descriptor here and one in the broker (see ulimit -n).",
+            DefaultValueFactory = _ => 1000,
+        }.AtLeast(1);
+
+        public Option<int> Heartbeat { get; } = new Option<int>("--heartbeat") { Description = "idle-connections: heartbeat in seconds each connection requests.", DefaultValueFactory = _ => 5 }.AtLeast(1);
+
         public Option<bool> Timeline { get; } = new("--timeline") { Description = "Also print confirms per 100 ms of the window (confirmed_per_100ms), to see bursts and stalls." };
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { Producers, Consumers, Size, ConfirmWindow, ConfirmMode, Prefetch, AckEvery, QueueType, Seconds, Warmup, Rate, Messages, Repeat, Timeout, Timeline })
+            foreach (var option in new Option[] { Producers, Consumers, Size, ConfirmWindow, ConfirmMode, Prefetch, AckEvery, QueueType, Seconds, Warmup, Rate, Messages, Repeat, Timeout, Timeline, Connections, Heartbeat })
             {
                 command.Options.Add(option);
             }
@@ -161,11 +174,14 @@ internal static class AmqpCommand
             AckEvery = result.GetValue(AckEvery),
             QueueType = result.GetValue(QueueType)!,
             Duration = TimeSpan.FromSeconds(result.GetValue(Seconds)),
+            DurationDefaulted = result.GetResult(Seconds) is null or { Implicit: true },
             Warmup = TimeSpan.FromSeconds(result.GetValue(Warmup)),
             Rate = result.GetValue(Rate),
             Messages = result.GetValue(Messages),
             Timeout = TimeSpan.FromSeconds(result.GetValue(Timeout)),
             Timeline = result.GetValue(Timeline),
+            Connections = result.GetValue(Connections),
+            Heartbeat = TimeSpan.FromSeconds(result.GetValue(Heartbeat)),
         };
     }
 }

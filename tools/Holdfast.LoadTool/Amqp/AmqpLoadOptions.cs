@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Holdfast.LoadTool.Amqp;
 
 /// <summary>The AMQP scenarios the <c>amqp</c> verb runs.</summary>
@@ -14,6 +16,9 @@ internal enum AmqpScenario
 
     /// <summary>Transient messages to a non-durable queue without confirms; the broker's intake read off the queue depth.</summary>
     PublishNoConfirm,
+
+    /// <summary>N connections with one channel each held idle with heartbeats on; how many survive and the broker's memory.</summary>
+    IdleConnections,
 }
 
 /// <summary>How a producer keeps its K unconfirmed publishes.</summary>
@@ -67,6 +72,12 @@ internal sealed record AmqpLoadOptions
 
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// True when <c>--seconds</c> was not given: idle-connections then holds its connections for three heartbeats
+    /// if that is longer than <see cref="Duration"/>, instead of refusing the default.
+    /// </summary>
+    public bool DurationDefaulted { get; init; }
+
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Total publish rate across producers in msgs/s (0 = as fast as the confirm window allows).</summary>
@@ -80,6 +91,18 @@ internal sealed record AmqpLoadOptions
 
     /// <summary>Report confirms per 100 ms of the window (<c>confirmed_per_100ms</c>).</summary>
     public bool Timeline { get; init; }
+
+    /// <summary>idle-connections: connections opened, each with one channel.</summary>
+    public int Connections { get; init; } = 1000;
+
+    /// <summary>idle-connections: the heartbeat each connection requests (whole seconds, as AMQP carries it).</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// idle-connections: how long the connections sit idle. The client declares a broker dead after about three
+    /// silent heartbeat intervals, so a shorter wait could not tell a broker that stopped heartbeating from a live one.
+    /// </summary>
+    public TimeSpan IdleDuration => DurationDefaulted && Duration < 3 * Heartbeat ? 3 * Heartbeat : Duration;
 
     /// <summary>The broker's process id, when known: its CPU over the window is reported (Linux, from /proc).</summary>
     public int? BrokerPid { get; init; }
@@ -113,6 +136,29 @@ internal sealed record AmqpLoadOptions
             return "--ack-every must not exceed --prefetch, or the consumers would wait forever for deliveries to ack.";
         }
 
+        if (scenario == AmqpScenario.IdleConnections && IdleProblem() is { } idle)
+        {
+            return idle;
+        }
+
         return Rate < 0 ? "--rate must not be negative." : null;
+    }
+
+    private string? IdleProblem()
+    {
+        if (Connections < 1)
+        {
+            return "--connections must be at least 1.";
+        }
+
+        if (Heartbeat < TimeSpan.FromSeconds(1) || Heartbeat.TotalSeconds > ushort.MaxValue || Heartbeat.TotalSeconds % 1 != 0)
+        {
+            // 0 would turn heartbeats off, and keeping them is what idle-connections checks.
+            return $"--heartbeat must be a whole number of seconds from 1 to {ushort.MaxValue}.";
+        }
+
+        return IdleDuration < 3 * Heartbeat
+            ? string.Create(CultureInfo.InvariantCulture, $"idle-connections: --seconds ({IdleDuration.TotalSeconds:0.###}) must be at least 3 × --heartbeat = {3 * Heartbeat.TotalSeconds:0} s, or a broker that stopped heartbeating would go unnoticed (the client gives up on it after about three silent intervals).")
+            : null;
     }
 }

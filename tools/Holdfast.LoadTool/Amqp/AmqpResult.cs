@@ -47,10 +47,14 @@ internal sealed record AmqpResult
     /// <summary>The measured window, or for consume-ack the drain time.</summary>
     public required double Seconds { get; init; }
 
-    /// <summary>What <see cref="MsgsPerS"/> counts: confirmed, consumed or broker_intake.</summary>
+    /// <summary>What <see cref="MsgsPerS"/> counts: confirmed, consumed, broker_intake, or connections (idle-connections).</summary>
     public required string Metric { get; init; }
 
-    /// <summary>The scenario's headline rate: confirms received, deliveries handled, or messages the broker took in (queue depth).</summary>
+    /// <summary>
+    /// The scenario's headline rate: confirms received, deliveries handled, or messages the broker took in (queue
+    /// depth); for idle-connections not a rate but the connections still open at the end, so compare and --repeat
+    /// summarize it like the others.
+    /// </summary>
     public required double MsgsPerS { get; init; }
 
     /// <summary><see cref="MsgsPerS"/> times the body size.</summary>
@@ -84,11 +88,50 @@ internal sealed record AmqpResult
     /// <summary>Ready messages in the queue when the window closed (roundtrip: a growing backlog means consumers fell behind).</summary>
     public long? QueueDepthEnd { get; init; }
 
+    /// <summary>idle-connections: connections asked for (each with one channel).</summary>
+    public int? Connections { get; init; }
+
+    /// <summary>idle-connections: the heartbeat each connection requested, in seconds.</summary>
+    public double? HeartbeatS { get; init; }
+
+    /// <summary>idle-connections: the heartbeat agreed in connection.tune-ok (0 would mean heartbeats off).</summary>
+    public double? HeartbeatNegotiatedS { get; init; }
+
+    /// <summary>idle-connections: how long opening them all took (not part of the window).</summary>
+    public double? OpenSeconds { get; init; }
+
+    /// <summary>idle-connections: connections still open when the idle window ended (IConnection.IsOpen).</summary>
+    public int? ConnectionsOpenAtEnd { get; init; }
+
+    /// <summary>idle-connections: connections whose shutdown was reported during the window.</summary>
+    public int? ConnectionsLost { get; init; }
+
+    /// <summary>idle-connections: why they were lost ("peer: ..." = the broker closed them, "library: ..." = the client gave up, e.g. on missed heartbeats), counted.</summary>
+    public IReadOnlyDictionary<string, int>? ConnectionsLostReasons { get; init; }
+
+    /// <summary>idle-connections: channels still open when the window ended.</summary>
+    public int? ChannelsOpenAtEnd { get; init; }
+
     /// <summary>This process's CPU over the window (200 = both cores).</summary>
     public required double ClientCpuPercent { get; init; }
 
     /// <summary>The broker process's CPU over the window, with <c>--broker-pid</c>.</summary>
     public double? BrokerCpuPercent { get; init; }
+
+    /// <summary>The broker process's resident memory when the window closed, with <c>--broker-pid</c>.</summary>
+    public double? BrokerRssMib { get; init; }
+
+    /// <summary>consume-ack: the broker's resident memory with the whole pre-fill queued, before the drain.</summary>
+    public double? BrokerRssPrefilledMib { get; init; }
+
+    /// <summary>idle-connections: the broker's resident memory before the connections were opened.</summary>
+    public double? BrokerRssBeforeMib { get; init; }
+
+    /// <summary>
+    /// idle-connections: (RSS at the end − RSS before) / connections open at the end. Only meaningful on a broker
+    /// that starts the run lean: one that kept the memory of an earlier run's connections shows about zero.
+    /// </summary>
+    public double? BrokerRssPerConnectionKib { get; init; }
 
     public double? HostLoadAverage { get; init; } = HostLoad.OneMinute();
 
@@ -141,6 +184,8 @@ internal sealed record AmqpSummary
 
     public Spread? BrokerCpuPercent { get; init; }
 
+    public Spread? BrokerRssMib { get; init; }
+
     public Spread? HostLoadAverage { get; init; }
 
     public static AmqpSummary Of(IReadOnlyList<AmqpResult> runs)
@@ -161,6 +206,7 @@ internal sealed record AmqpSummary
             LatencyP99Us = Spread.Of(latencies.Select(l => l.P99)),
             LatencyMaxUs = Spread.Of(latencies.Select(l => l.Max)),
             BrokerCpuPercent = Spread.Of(runs.Select(r => r.BrokerCpuPercent).OfType<double>()),
+            BrokerRssMib = Spread.Of(runs.Select(r => r.BrokerRssMib).OfType<double>()),
             HostLoadAverage = Spread.Of(runs.Select(r => r.HostLoadAverage).OfType<double>()),
         };
     }

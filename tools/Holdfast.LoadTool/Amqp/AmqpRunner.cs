@@ -94,11 +94,16 @@ internal static class AmqpRunner
             AmqpScenario.ConsumeAck => $"consume-ack {size}, {options.Messages} msgs, {options.Consumers} consumer(s), prefetch {options.Prefetch}{ack}, {options.QueueType}",
             AmqpScenario.Roundtrip => $"roundtrip {size}, {options.Producers}p/{options.Consumers}c, window {options.ConfirmWindow}, prefetch {options.Prefetch}{ack}{rate}, {options.QueueType}",
             AmqpScenario.PublishNoConfirm => $"publish-noconfirm {size}, {options.Producers} producer(s), transient, classic non-durable",
+            AmqpScenario.IdleConnections => string.Create(CultureInfo.InvariantCulture,
+                $"idle-connections {options.Connections} × 1 channel, heartbeat {options.Heartbeat.TotalSeconds:0} s, {options.IdleDuration.TotalSeconds:0.#} s idle (msgs/s = connections open at the end)"),
             _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
         };
     }
 
-    /// <summary>A Markdown table: medians of each broker's runs, the throughput ratio A/B, and the headline latency's p50/p99/max medians.</summary>
+    /// <summary>
+    /// A Markdown table: medians of each broker's runs, the throughput ratio A/B, the headline latency's p50/p99/max
+    /// medians, and the broker's resident memory at the end of the window (with <c>--broker-pid</c>).
+    /// </summary>
     public static string Table(IReadOnlyList<CompareRow> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
@@ -111,15 +116,16 @@ internal static class AmqpRunner
         var (a, b) = (rows[0].A.Broker, rows[0].B.Broker);
         text.AppendLine(CultureInfo.InvariantCulture, $"A = {a} ({rows[0].A.Uri}), B = {b} ({rows[0].B.Uri}); medians of {rows[0].A.Runs} run(s) each; latency in µs (confirm latency for publish-confirm, end-to-end for roundtrip)");
         text.AppendLine();
-        text.AppendLine("| scenario | A msgs/s | B msgs/s | A/B | A p50 | B p50 | A p99 | B p99 | A max | B max |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| scenario | A msgs/s | B msgs/s | A/B | A p50 | B p50 | A p99 | B p99 | A max | B max | A RSS MiB | B RSS MiB |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var row in rows)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"| {row.Scenario} | {Number(row.A.MsgsPerS.Median)} | {Number(row.B.MsgsPerS.Median)} | {Ratio(row.Ratio)} " +
                 $"| {Number(row.A.LatencyP50Us?.Median)} | {Number(row.B.LatencyP50Us?.Median)} " +
                 $"| {Number(row.A.LatencyP99Us?.Median)} | {Number(row.B.LatencyP99Us?.Median)} " +
-                $"| {Number(row.A.LatencyMaxUs?.Median)} | {Number(row.B.LatencyMaxUs?.Median)} |");
+                $"| {Number(row.A.LatencyMaxUs?.Median)} | {Number(row.B.LatencyMaxUs?.Median)} " +
+                $"| {Number(row.A.BrokerRssMib?.Median)} | {Number(row.B.BrokerRssMib?.Median)} |");
         }
 
         return text.ToString();

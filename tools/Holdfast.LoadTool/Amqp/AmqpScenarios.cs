@@ -3,12 +3,13 @@ using System.Diagnostics;
 namespace Holdfast.LoadTool.Amqp;
 
 /// <summary>
-/// The four AMQP scenarios, each one run on one broker: declare a fresh uniquely named queue, connect the producers
+/// The AMQP scenarios, each one run on one broker: declare a fresh uniquely named queue, connect the producers
 /// and consumers (one connection each; connecting is never timed), warm up, measure, stop, delete the queue.
+/// idle-connections declares no queue: it opens connections, leaves them idle and counts the survivors.
 /// </summary>
 internal static class AmqpScenarios
 {
-    public static IReadOnlyList<string> Names { get; } = ["publish-confirm", "consume-ack", "roundtrip", "publish-noconfirm"];
+    public static IReadOnlyList<string> Names { get; } = ["publish-confirm", "consume-ack", "roundtrip", "publish-noconfirm", "idle-connections"];
 
     public static string Name(AmqpScenario scenario) => scenario switch
     {
@@ -16,6 +17,7 @@ internal static class AmqpScenarios
         AmqpScenario.ConsumeAck => "consume-ack",
         AmqpScenario.Roundtrip => "roundtrip",
         AmqpScenario.PublishNoConfirm => "publish-noconfirm",
+        AmqpScenario.IdleConnections => "idle-connections",
         _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
     };
 
@@ -25,6 +27,7 @@ internal static class AmqpScenarios
         "consume-ack" => AmqpScenario.ConsumeAck,
         "roundtrip" => AmqpScenario.Roundtrip,
         "publish-noconfirm" => AmqpScenario.PublishNoConfirm,
+        "idle-connections" => AmqpScenario.IdleConnections,
         _ => throw new ArgumentException($"Unknown scenario '{name}': use one of {string.Join(", ", Names)}.", nameof(name)),
     };
 
@@ -46,6 +49,7 @@ internal static class AmqpScenarios
             AmqpScenario.ConsumeAck => ConsumeAckAsync(info, cancellation),
             AmqpScenario.Roundtrip => RoundtripAsync(info, cancellation),
             AmqpScenario.PublishNoConfirm => PublishNoConfirmAsync(info, cancellation),
+            AmqpScenario.IdleConnections => IdleConnectionsAsync(info, cancellation),
             _ => throw new ArgumentOutOfRangeException(nameof(scenario)),
         };
     }
@@ -109,6 +113,7 @@ internal static class AmqpScenarios
         try
         {
             var prefillPerS = await PrefillAsync(info, queue, cancellation).ConfigureAwait(false);
+            var prefilledRss = BrokerMemory.ReadRssMiB(options.BrokerPid);
             var (depth, _) = await target.DepthAsync(queue, cancellation).ConfigureAwait(false);
             if (depth < options.Messages)
             {
@@ -154,6 +159,7 @@ internal static class AmqpScenarios
                 Published = options.Messages,
                 Consumed = consumed,
                 PrefillPerS = Math.Round(prefillPerS),
+                BrokerRssPrefilledMib = prefilledRss,
             };
         }
         finally
@@ -334,6 +340,57 @@ internal static class AmqpScenarios
         }
     }
 
+    /// <summary>
+    /// Opens the connections (not timed into the window), leaves them idle for <see cref="AmqpLoadOptions.IdleDuration"/>
+    /// with only heartbeats on the wire, then counts what is still open and reads the broker's CPU and memory before
+    /// closing them all.
+    /// </summary>
+    private static async Task<AmqpResult> IdleConnectionsAsync(RunInfo info, CancellationToken cancellation)
+    {
+        var (target, options) = (info.Target, info.Options);
+        var rssBefore = BrokerMemory.ReadRssMiB(options.BrokerPid);
+        var opening = Stopwatch.GetTimestamp();
+        var idle = await IdleConnections.OpenAsync(target.FactoryWithHeartbeat(options.Heartbeat), options.Connections, cancellation).ConfigureAwait(false);
+        try
+        {
+            var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
+            var before = Mark.Take(options.BrokerPid);
+            await Task.Delay(options.IdleDuration, cancellation).ConfigureAwait(false);
+            var after = Mark.Take(options.BrokerPid);
+            var open = idle.OpenNow;
+            var seconds = Stopwatch.GetElapsedTime(before.Client.Timestamp, after.Client.Timestamp).TotalSeconds;
+            var result = info.Result(queue: string.Empty, durable: false, Math.Round(seconds, 3), "connections", open, before, after);
+            return result with
+            {
+                QueueType = "none",
+                Persistent = false,
+                Producers = 0,
+                Consumers = 0,
+                Size = 0,
+                ConfirmWindow = 0,
+                ConfirmMode = "none",
+                Prefetch = 0,
+                AckEvery = 0,
+                Rate = 0,
+                MibPerS = 0,
+                Connections = options.Connections,
+                HeartbeatS = options.Heartbeat.TotalSeconds,
+                HeartbeatNegotiatedS = idle.NegotiatedHeartbeatSeconds,
+                OpenSeconds = Math.Round(openSeconds, 3),
+                ConnectionsOpenAtEnd = open,
+                ConnectionsLost = idle.Lost,
+                ConnectionsLostReasons = idle.LostReasons,
+                ChannelsOpenAtEnd = idle.ChannelsOpenNow,
+                BrokerRssBeforeMib = rssBefore,
+                BrokerRssPerConnectionKib = result.BrokerRssMib is { } end && rssBefore is { } start && open > 0 ? Math.Round((end - start) * 1024 / open, 1) : null,
+            };
+        }
+        finally
+        {
+            await idle.CloseAllAsync().ConfigureAwait(false);
+        }
+    }
+
     private static (LatencyHistogram Latency, long Confirmed, long Nacked, long Published, double? PerAckFrame) Totals(List<ConfirmingPublisher> publishers)
     {
         var latency = new LatencyHistogram();
@@ -418,6 +475,7 @@ internal static class AmqpScenarios
             MibPerS = Math.Round(msgsPerS * Options.Size / (1024.0 * 1024.0), 1),
             ClientCpuPercent = after.Client.CpuPercentSince(before.Client),
             BrokerCpuPercent = BrokerCpu.Percent(before.Broker, after.Broker, Stopwatch.GetElapsedTime(before.Client.Timestamp, after.Client.Timestamp)),
+            BrokerRssMib = BrokerMemory.ReadRssMiB(Options.BrokerPid),
         };
     }
 }

@@ -65,6 +65,17 @@ internal sealed class AmqpTarget : IAsyncDisposable
     public Task<IConnection> OpenConnectionAsync(string role, CancellationToken cancellation) =>
         Factory.CreateConnectionAsync("holdfast-load " + role, cancellation);
 
+    /// <summary>A factory for the same broker and credentials whose connections request <paramref name="heartbeat"/>.</summary>
+    public ConnectionFactory FactoryWithHeartbeat(TimeSpan heartbeat) => new()
+    {
+        Uri = Factory.Uri,
+        AutomaticRecoveryEnabled = false,
+        TopologyRecoveryEnabled = false,
+        RequestedConnectionTimeout = Factory.RequestedConnectionTimeout,
+        ContinuationTimeout = Factory.ContinuationTimeout,
+        RequestedHeartbeat = heartbeat,
+    };
+
     /// <summary>
     /// A fresh queue with a unique name: durable with <c>x-queue-type</c> = <paramref name="queueType"/>, or
     /// non-durable with no type (a classic queue) when <paramref name="durable"/> is false.
