@@ -345,7 +345,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 targets.Add(direct);
             }
 
-            foreach (var key in extraKeys ?? [])
+            foreach (var key in extraKeys ?? NoKeys)
             {
                 if (topology.Queues.TryGetValue(key, out var named) && !targets.Contains(named))
                 {
@@ -389,7 +389,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 }
             }
 
-            foreach (var key in extraKeys ?? [])
+            foreach (var key in extraKeys ?? NoKeys)
             {
                 topology.Routes.Route(message.Exchange, key, message.Properties.Headers, scratch.Route);
                 foreach (var queueName in scratch.Route.Queues)
@@ -563,6 +563,10 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
     }
 
+    // Static: `extraKeys ?? []` and an inline array would each allocate on every publish.
+    private static readonly List<string> NoKeys = [];
+    private static readonly string[] SenderSelectedHeaders = ["CC", "BCC"];
+
     /// <summary>The CC and BCC routing keys of a message, or null when it has neither (the common case, checked cheaply).</summary>
     private static List<string>? SenderSelectedKeys(BrokerMessage message)
     {
@@ -572,7 +576,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
 
         List<string>? keys = null;
-        foreach (var name in (string[])["CC", "BCC"])
+        foreach (var name in SenderSelectedHeaders)
         {
             if (headers.TryGetHeader(name, out var value) && value is IReadOnlyList<object?> list)
             {

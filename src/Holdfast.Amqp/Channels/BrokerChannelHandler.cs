@@ -19,6 +19,11 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     private readonly BrokerChannelOptions _options;
     private readonly BrokerChannel _channel;
     private readonly Action _resume;
+    private readonly Action<string> _sendConsumeOk;
+    private readonly RecentName _recentExchange = new();
+    private readonly RecentName _recentRoutingKey = new();
+
+    private static readonly Action<string> IgnoreTag = static _ => { };
 
     private const int InitialBodyBytes = 256 * 1024;
 
@@ -37,6 +42,7 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         _options = options;
         _channel = broker.OpenChannel(context.VirtualHost, context.ConnectionId, context.UserName, this);
         _resume = _channel.ResumeDeliveries;
+        _sendConsumeOk = tag => Output.TrySendMethod(new BasicConsumeOk(tag));
         context.Output.AddDrainedHandler(_resume);
     }
 
@@ -151,8 +157,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                         return ChannelVerdict.CloseConnection(new AmqpError(ReplyCode.NotImplemented, "immediate=true", 60, 40));
                     }
 
-                    _publishExchange = publish.Exchange.ToString();
-                    _publishRoutingKey = publish.RoutingKey.ToString();
+                    _publishExchange = _recentExchange.Get(publish.Exchange);
+                    _publishRoutingKey = _recentRoutingKey.Get(publish.RoutingKey);
                     _publishMandatory = publish.Mandatory;
                     return ChannelVerdict.Continue;
                 }
@@ -219,14 +225,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                         break;
                     }
 
-                    var nowait = consume.Nowait;
-                    _channel.Consume(consume.Queue.ToString(), consume.ConsumerTag.ToString(), consume.NoAck, consume.Exclusive, tag =>
-                    {
-                        if (!nowait)
-                        {
-                            Output.TrySendMethod(new BasicConsumeOk(tag));
-                        }
-                    });
+                    // Cached delegates: a lambda capturing nowait here would cost every method dispatch a closure.
+                    _channel.Consume(consume.Queue.ToString(), consume.ConsumerTag.ToString(), consume.NoAck, consume.Exclusive, consume.Nowait ? IgnoreTag : _sendConsumeOk);
                     return ChannelVerdict.Continue;
                 }
 

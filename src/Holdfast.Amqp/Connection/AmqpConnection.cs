@@ -324,7 +324,8 @@ public sealed class AmqpConnection
         byte[]? rented = null;
         try
         {
-            var payload = Contiguous(frame.Payload, ref rented);
+            // A body frame on a channel is taken as it lies in the pipe; copying a split one would be wasted.
+            var payload = frame.Type == FrameType.Body && frame.Channel != 0 ? ReadOnlyMemory<byte>.Empty : Contiguous(frame.Payload, ref rented);
             if (frame.Channel == 0)
             {
                 await HandleConnectionFrameAsync(frame.Type, payload).ConfigureAwait(false);
