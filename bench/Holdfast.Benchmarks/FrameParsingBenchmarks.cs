@@ -1,6 +1,7 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Connection;
 using Holdfast.Amqp.Framing;
 
 namespace Holdfast.Benchmarks;
@@ -79,7 +80,7 @@ public class FrameParsingBenchmarks
         try
         {
             // As the connection does for every non-heartbeat frame, the body frame included.
-            var payload = Contiguous(frame.Payload, ref rented);
+            var payload = AmqpConnection.Contiguous(frame.Payload, ref rented);
             switch (frame.Type)
             {
                 case FrameType.Method:
@@ -105,18 +106,5 @@ public class FrameParsingBenchmarks
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
-    }
-
-    // A copy of AmqpConnection.Contiguous (private there).
-    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> payload, ref byte[]? rented)
-    {
-        if (payload.IsSingleSegment)
-        {
-            return payload.First;
-        }
-
-        rented = ArrayPool<byte>.Shared.Rent((int)payload.Length);
-        payload.CopyTo(rented);
-        return rented.AsMemory(0, (int)payload.Length);
     }
 }

@@ -345,7 +345,7 @@ public sealed class AmqpConnection
     }
 
     /// <summary>Method payloads are decoded from one block of memory; the rare payload split across pipe segments is copied into a pooled buffer its already-checked size.</summary>
-    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> payload, ref byte[]? rented)
+    internal static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> payload, ref byte[]? rented)
     {
         if (payload.IsSingleSegment)
         {
