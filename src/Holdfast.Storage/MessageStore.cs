@@ -683,6 +683,18 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         }
     }
 
+    /// <summary>
+    /// From a continuation of an append the store is completing: runs <paramref name="callback"/> once
+    /// every append completed by the same write or fsync has been (on the same thread), and returns
+    /// true. Anywhere else it does nothing and returns false. For work due once per group commit
+    /// rather than once per append, such as sending one confirm frame for a hundred publishes.
+    /// </summary>
+    public static bool TryRunAfterCompletions(Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return CompletionScope.TryDefer(callback, state);
+    }
+
     /// <summary>Fsyncs the log, writes index entries and the checkpoint, and reclaims what the previous checkpoint found dead.</summary>
     public Task CheckpointAsync() => _log.RequestCheckpoint();
 

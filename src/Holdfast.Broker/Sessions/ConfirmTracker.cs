@@ -3,8 +3,9 @@ namespace Holdfast.Broker.Sessions;
 /// <summary>
 /// Publisher confirms for one channel. Publishes complete in any order (a transient message at
 /// once, a stored one when its fsync returns); confirms go out in sequence order, and a run of
-/// acks that became ready together goes out as one <c>multiple</c> ack. Sending is deferred to a
-/// thread-pool item so that a group commit releasing a hundred publishes sends one frame, not a hundred.
+/// acks that became ready together goes out as one <c>multiple</c> ack. Sending waits for the end of
+/// the store's completion of a group commit (or a thread-pool item, for publishes completed
+/// elsewhere), so that a group commit releasing a hundred publishes sends one frame, not a hundred.
 /// </summary>
 internal sealed class ConfirmTracker(IChannelEvents events)
 {
@@ -26,7 +27,12 @@ internal sealed class ConfirmTracker(IChannelEvents events)
             _flushScheduled = true;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(static tracker => tracker.Flush(), this, preferLocal: false);
+        // Completed by the store's group commit: flush once its other appends are done, on the same
+        // thread (no further hop). Otherwise (a transient publish) on a thread-pool item of its own.
+        if (!Holdfast.Storage.MessageStore.TryRunAfterCompletions(static tracker => ((ConfirmTracker)tracker!).Flush(), this))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static tracker => tracker.Flush(), this, preferLocal: false);
+        }
     }
 
     private void Flush()

@@ -48,7 +48,7 @@ internal sealed class AppendWaiter : IValueTaskSource
 
         var batch = waiters.ToArray();
         ThreadPool.UnsafeQueueUserWorkItem(
-            static batch =>
+            static batch => CompletionScope.Run(batch, static batch =>
             {
                 foreach (var waiter in batch)
                 {
@@ -56,7 +56,7 @@ internal sealed class AppendWaiter : IValueTaskSource
                     waiter._core.RunContinuationsAsynchronously = false;
                     waiter._core.SetResult(true);
                 }
-            },
+            }),
             batch,
             preferLocal: false);
     }
