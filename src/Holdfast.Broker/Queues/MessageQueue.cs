@@ -726,21 +726,34 @@ public sealed class MessageQueue
             return;
         }
 
-        var upcoming = new QueuedMessage?[ReadAheadMessages];
-        var found = _ready.PeekArrivals(upcoming.AsSpan(1));
-        upcoming[0] = first;
-        var batch = new List<QueuedMessage>(found + 1);
-        var seqs = new long[found + 1];
-        long bytes = 0;
-        for (var i = 0; i <= found && bytes < ReadAheadBytes; i++)
+        var upcoming = System.Buffers.ArrayPool<QueuedMessage?>.Shared.Rent(ReadAheadMessages);
+        var batch = new List<QueuedMessage>();
+        long[] seqs;
+        try
         {
-            var entry = upcoming[i]!;
-            if (entry.Message is null && entry.Index == first.Index && entry.IsStored)
+            var found = _ready.PeekArrivals(upcoming.AsSpan(1, ReadAheadMessages - 1));
+            if (found == 0)
             {
-                seqs[batch.Count] = entry.StoreSeq;
-                batch.Add(entry);
-                bytes += entry.ReadySize;
+                return; // LoadLocked reads the one message as it always has.
             }
+
+            upcoming[0] = first;
+            seqs = new long[found + 1];
+            long bytes = 0;
+            for (var i = 0; i <= found && bytes < ReadAheadBytes; i++)
+            {
+                var entry = upcoming[i]!;
+                if (entry.Message is null && entry.Index == first.Index && entry.IsStored)
+                {
+                    seqs[batch.Count] = entry.StoreSeq;
+                    batch.Add(entry);
+                    bytes += entry.ReadySize;
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<QueuedMessage?>.Shared.Return(upcoming, clearArray: true);
         }
 
         if (batch.Count < 2)
