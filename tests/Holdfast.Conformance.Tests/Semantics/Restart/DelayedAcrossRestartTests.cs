@@ -7,6 +7,9 @@ namespace Holdfast.Conformance.Tests.Semantics.Restart;
 [Collection(RestartTimingCollection.Name)]
 public sealed class DelayedAcrossRestartTests
 {
+    // A clean restart takes 0.3–2.5 s on a loaded 2-core machine: the delay leaves room for a slow one.
+    private const int DelayMs = 4000;
+
     private static BasicProperties Delayed(int milliseconds) =>
         new() { Headers = new Dictionary<string, object?> { ["x-delay"] = milliseconds } };
 
@@ -18,21 +21,21 @@ public sealed class DelayedAcrossRestartTests
         await scope.Setup.QueueBindAsync("dly.q", "amq.direct", "dly.key");
 
         var clock = Stopwatch.StartNew();
-        await scope.PublishAsync("amq.direct", "dly.key", "later", Delayed(1500));
+        await scope.PublishAsync("amq.direct", "dly.key", "later", Delayed(DelayMs));
         await Task.Delay(100);
         Assert.Equal(0u, await scope.ReadyAsync("dly.q"));
 
         await RestartScope.DelayUntilAsync(clock, 200);
         await scope.RestartAsync();
         var restartedMs = clock.ElapsedMilliseconds;
-        Assert.True(restartedMs < 1400, $"the restart ended {restartedMs} ms after the publish: too late to tell anything");
+        Assert.True(restartedMs < DelayMs - 1000, $"the restart ended {restartedMs} ms after the publish: too late to tell anything");
         Assert.Equal(0u, await scope.ReadyAsync("dly.q"));
 
         var (consumer, _) = await scope.ConsumeAsync("dly.q", autoAck: true);
         var delivery = await consumer.NextAsync();
         var arrivedMs = clock.ElapsedMilliseconds;
         Assert.Equal("later", delivery.Text);
-        Assert.InRange(arrivedMs, 1450, 3000);
+        Assert.InRange(arrivedMs, DelayMs - 50, DelayMs + 1500);
 
         await Task.Delay(600);
         Assert.False(consumer.TryTake(out var extra), $"routed twice (second copy '{extra?.Text}')");
@@ -56,14 +59,14 @@ public sealed class DelayedAcrossRestartTests
         await scope.Setup.QueueBindAsync("dlyx.other", "dlyx", "other");
 
         var clock = Stopwatch.StartNew();
-        await scope.PublishAsync("dlyx", "k", "via-exchange", Delayed(1500));
+        await scope.PublishAsync("dlyx", "k", "via-exchange", Delayed(DelayMs));
         await Task.Delay(100);
         Assert.Equal(0u, await scope.ReadyAsync("dlyx.q"));
 
         await RestartScope.DelayUntilAsync(clock, 200);
         await scope.RestartAsync();
         var restartedMs = clock.ElapsedMilliseconds;
-        Assert.True(restartedMs < 1400, $"the restart ended {restartedMs} ms after the publish: too late to tell anything");
+        Assert.True(restartedMs < DelayMs - 1000, $"the restart ended {restartedMs} ms after the publish: too late to tell anything");
         Assert.Equal(0u, await scope.ReadyAsync("dlyx.q"));
 
         var (consumer, _) = await scope.ConsumeAsync("dlyx.q", autoAck: true);
@@ -71,7 +74,7 @@ public sealed class DelayedAcrossRestartTests
         var arrivedMs = clock.ElapsedMilliseconds;
         Assert.Equal("via-exchange", delivery.Text);
         Assert.Equal(("dlyx", "k"), (delivery.Exchange, delivery.RoutingKey));
-        Assert.InRange(arrivedMs, 1450, 3000);
+        Assert.InRange(arrivedMs, DelayMs - 50, DelayMs + 1500);
 
         await Task.Delay(500);
         Assert.False(consumer.TryTake(out _), "routed twice");
