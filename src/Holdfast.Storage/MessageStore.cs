@@ -408,12 +408,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             foreach (var (position, recordLength, seq) in items)
             {
                 var bytes = buffer.AsSpan((int)(position - start), recordLength);
-                if (read
-                    && RecordFormat.TryDecode(bytes, _options.MaxRecordPayloadBytes, out var record)
-                    && record.Type == RecordType.Message
-                    && MessagePayload.TryFindBody(bytes.Slice(RecordFormat.HeaderSize, record.PayloadLength), record.Flags, queue.Id, seq, out var bodyOffset))
+                if (read && TryFindBody(bytes, queue, seq, out var bodyStart, out var bodyLength))
                 {
-                    found(state, seq, bytes.Slice(RecordFormat.HeaderSize + bodyOffset, record.PayloadLength - bodyOffset));
+                    found(state, seq, bytes.Slice(bodyStart, bodyLength));
                     continue;
                 }
 
@@ -873,6 +870,22 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         return false;
     }
 
+    /// <summary>Checks a record read for (<paramref name="queue"/>, <paramref name="seq"/>): intact, a message, addressed to it; where its body lies in <paramref name="record"/>.</summary>
+    private bool TryFindBody(ReadOnlySpan<byte> record, StoredQueue queue, long seq, out int bodyStart, out int bodyLength)
+    {
+        bodyStart = bodyLength = 0;
+        if (!RecordFormat.TryDecode(record, _options.MaxRecordPayloadBytes, out var view)
+            || view.Type != RecordType.Message
+            || !MessagePayload.TryFindBody(record.Slice(RecordFormat.HeaderSize, view.PayloadLength), view.Flags, queue.Id, seq, out var bodyOffset))
+        {
+            return false;
+        }
+
+        bodyStart = RecordFormat.HeaderSize + bodyOffset;
+        bodyLength = view.PayloadLength - bodyOffset;
+        return true;
+    }
+
     /// <summary>Reads and verifies an entry's record. Null when it is corrupt (then written off) or no longer live.</summary>
     private StoredMessage? Read(StoredQueue queue, long seq, QueueEntry entry)
     {
@@ -880,12 +893,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         {
             var buffer = ArrayPool<byte>.Shared.Rent(entry.Length);
             var ok = entry.Position >= 0 && _log.TryRead(entry.Position, buffer.AsSpan(0, entry.Length));
-            if (ok
-                && RecordFormat.TryDecode(buffer.AsSpan(0, entry.Length), _options.MaxRecordPayloadBytes, out var record)
-                && record.Type == RecordType.Message
-                && MessagePayload.TryFindBody(buffer.AsSpan(RecordFormat.HeaderSize, record.PayloadLength), record.Flags, queue.Id, seq, out var bodyOffset))
+            if (ok && TryFindBody(buffer.AsSpan(0, entry.Length), queue, seq, out var bodyStart, out var bodyLength))
             {
-                return new StoredMessage(seq, entry.DeliveryCount, buffer, RecordFormat.HeaderSize + bodyOffset, record.PayloadLength - bodyOffset);
+                return new StoredMessage(seq, entry.DeliveryCount, buffer, bodyStart, bodyLength);
             }
 
             ArrayPool<byte>.Shared.Return(buffer);

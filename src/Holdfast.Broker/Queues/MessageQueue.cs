@@ -283,11 +283,10 @@ public sealed class MessageQueue
         {
             _releaseCandidates.Dequeue();
 
-            // Taken meanwhile (delivered, expired, dying) or requeued with its body: it stays as it is.
-            if (candidate.InReadyList && candidate.Message is not null && !candidate.Leaving)
+            // Taken meanwhile (delivered, expired, dying): it stays as it is.
+            if (candidate.InReadyList)
             {
-                Forget(candidate);
-                candidate.Message = null;
+                DropBodyLocked(candidate);
             }
         }
     }
@@ -297,12 +296,17 @@ public sealed class MessageQueue
     {
         lock (_gate)
         {
-            // A message on its way to the dead-letter exchange keeps its body until it has arrived.
-            if (entry.IsStored && entry.Message is not null && !entry.Leaving)
-            {
-                Forget(entry);
-                entry.Message = null;
-            }
+            DropBodyLocked(entry);
+        }
+    }
+
+    /// <summary>A stored message's body leaves memory (read back when needed); one on its way to the dead-letter exchange keeps it until it has arrived.</summary>
+    private void DropBodyLocked(QueuedMessage entry)
+    {
+        if (entry.IsStored && entry.Message is not null && !entry.Leaving)
+        {
+            Forget(entry);
+            entry.Message = null;
         }
     }
 
@@ -727,8 +731,7 @@ public sealed class MessageQueue
         }
 
         var upcoming = System.Buffers.ArrayPool<QueuedMessage?>.Shared.Rent(ReadAheadMessages);
-        var batch = new List<QueuedMessage>();
-        long[] seqs;
+        Dictionary<long, QueuedMessage> bySeq;
         try
         {
             var found = _ready.PeekArrivals(upcoming.AsSpan(1, ReadAheadMessages - 1));
@@ -738,15 +741,14 @@ public sealed class MessageQueue
             }
 
             upcoming[0] = first;
-            seqs = new long[found + 1];
+            bySeq = new Dictionary<long, QueuedMessage>(found + 1);
             long bytes = 0;
             for (var i = 0; i <= found && bytes < ReadAheadBytes; i++)
             {
                 var entry = upcoming[i]!;
                 if (entry.Message is null && entry.Index == first.Index && entry.IsStored)
                 {
-                    seqs[batch.Count] = entry.StoreSeq;
-                    batch.Add(entry);
+                    bySeq[entry.StoreSeq] = entry;
                     bytes += entry.ReadySize;
                 }
             }
@@ -756,18 +758,12 @@ public sealed class MessageQueue
             System.Buffers.ArrayPool<QueuedMessage?>.Shared.Return(upcoming, clearArray: true);
         }
 
-        if (batch.Count < 2)
+        if (bySeq.Count < 2)
         {
-            return; // LoadLocked reads the one message as it always has.
+            return;
         }
 
-        var bySeq = new Dictionary<long, QueuedMessage>(batch.Count);
-        foreach (var entry in batch)
-        {
-            bySeq[entry.StoreSeq] = entry;
-        }
-
-        _store.ReadMany(first.Index!, seqs.AsSpan(0, batch.Count), (Queue: this, BySeq: bySeq), static (state, seq, payload) =>
+        _store.ReadMany(first.Index!, [.. bySeq.Keys], (Queue: this, BySeq: bySeq), static (state, seq, payload) =>
         {
             if (state.BySeq.TryGetValue(seq, out var entry) && entry.Message is null)
             {

@@ -152,7 +152,7 @@ internal sealed class CommitLog : IDisposable
     /// <summary>
     /// Seals a record that nobody waits for: it goes out with the next batch and is applied like any
     /// other, with no waiter to complete (and so no continuation to run) once it is written. For
-    /// records whose loss in a crash costs nothing but a redelivery (acks, requeues).
+    /// records whose loss in a crash costs nothing but a redelivery (a consumer's acks).
     /// </summary>
     public void CommitUnobserved(RecordType type, RecordFlags flags)
     {
