@@ -40,6 +40,27 @@ internal sealed class DiscardingDevice : IStorageDevice
 
     public void DeleteFile(string path) => _files.TryRemove(path, out _);
 
+    public void RenameFile(string sourcePath, string destinationPath)
+    {
+        if (!_files.TryGetValue(sourcePath, out var file))
+        {
+            throw new FileNotFoundException("No such file on the discarding device.", sourcePath);
+        }
+
+        if (string.Equals(sourcePath, destinationPath, StringComparison.Ordinal))
+        {
+            return; // File.Move onto itself is a no-op.
+        }
+
+        // Claim the new name before releasing the old, so the file is never briefly under neither.
+        if (!_files.TryAdd(destinationPath, file))
+        {
+            throw new IOException($"'{destinationPath}' already exists on the discarding device.");
+        }
+
+        _files.TryRemove(sourcePath, out _);
+    }
+
     public void DeleteDirectory(string path)
     {
         _directories.TryRemove(path, out _);

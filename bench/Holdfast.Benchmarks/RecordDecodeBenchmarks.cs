@@ -11,6 +11,7 @@ namespace Holdfast.Benchmarks;
 public class RecordDecodeBenchmarks
 {
     private const int MaxPayload = 256 * 1024 * 1024;
+    private const long Position = 1L << 30;
     private byte[] _record = [];
 
     [Params(16, 1024, 65536)]
@@ -22,12 +23,12 @@ public class RecordDecodeBenchmarks
         var payload = new byte[PayloadBytes];
         new Random(1).NextBytes(payload);
         _record = new byte[RecordFormat.SizeOnDisk(PayloadBytes)];
-        RecordFormat.Write(_record, RecordType.Message, RecordFlags.None, payload);
+        RecordFormat.Write(_record, RecordType.Message, RecordFlags.None, payload, Position);
     }
 
     [Benchmark]
-    public int TryDecode() => RecordFormat.TryDecode(_record, MaxPayload, out var view) ? view.PayloadLength : -1;
+    public int TryDecode() => RecordFormat.TryDecode(_record, MaxPayload, Position, out var view) ? view.PayloadLength : -1;
 
     [Benchmark]
-    public int PeekPayloadLength() => RecordFormat.PeekPayloadLength(_record, MaxPayload);
+    public int PeekPayloadLength() => RecordFormat.PeekPayloadLength(_record, MaxPayload, out _);
 }

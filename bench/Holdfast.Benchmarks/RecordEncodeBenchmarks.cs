@@ -11,6 +11,7 @@ namespace Holdfast.Benchmarks;
 [MemoryDiagnoser]
 public class RecordEncodeBenchmarks
 {
+    private const long Position = 1L << 30;
     private byte[] _payload = [];
     private byte[] _record = [];
 
@@ -27,8 +28,8 @@ public class RecordEncodeBenchmarks
     }
 
     [Benchmark]
-    public int Write() => RecordFormat.Write(_record, RecordType.Message, RecordFlags.None, _payload);
+    public int Write() => RecordFormat.Write(_record, RecordType.Message, RecordFlags.None, _payload, Position);
 
     [Benchmark]
-    public void Seal() => RecordFormat.Seal(_record, RecordType.Message, RecordFlags.None, PayloadBytes);
+    public void Seal() => RecordFormat.Seal(_record, RecordType.Message, RecordFlags.None, PayloadBytes, Position);
 }

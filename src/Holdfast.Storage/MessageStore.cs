@@ -30,6 +30,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     private readonly SegmentCatalog _segments = new();
     private readonly StoreState _state;
     private readonly CheckpointWriter _checkpoints;
+    private readonly SpareSegments _spares;
     private readonly CommitLog _log;
     private readonly Dictionary<string, Task<StoredQueue>> _pendingDeclares = new(StringComparer.Ordinal);
     private long _corruptSkipped;
@@ -42,10 +43,11 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         _options = options;
         _device = options.Device ?? new FileSystemDevice(options.Directory);
         _state = new StoreState(_segments);
-        var recovery = new StoreRecovery(_device, options, _segments, _state);
+        var spares = _spares = new SpareSegments(_device, options.SpareSegmentFiles);
+        var recovery = new StoreRecovery(_device, options, _segments, spares, _state);
         Recovery = recovery.Run();
-        _checkpoints = new CheckpointWriter(_device, _gate, _state) { Generation = recovery.Generation };
-        _log = new CommitLog(_device, options, _segments, this, _gate, Recovery.LogEnd, recovery.CheckpointPosition);
+        _checkpoints = new CheckpointWriter(_device, _gate, _state, spares) { Generation = recovery.Generation };
+        _log = new CommitLog(_device, options, _segments, spares, this, _gate, Recovery.LogEnd, recovery.CheckpointPosition);
     }
 
     /// <summary>What opening the store found: records recovered, bytes truncated, corruption skipped.</summary>
@@ -408,7 +410,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             foreach (var (position, recordLength, seq) in items)
             {
                 var bytes = buffer.AsSpan((int)(position - start), recordLength);
-                if (read && TryFindBody(bytes, queue, seq, out var bodyStart, out var bodyLength))
+                if (read && TryFindBody(bytes, position, queue, seq, out var bodyStart, out var bodyLength))
                 {
                     found(state, seq, bytes.Slice(bodyStart, bodyLength));
                     continue;
@@ -724,6 +726,8 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
                 LastCheckpointPosition = _log.LastCheckpoint,
                 CorruptRecordsSkipped = Interlocked.Read(ref _corruptSkipped),
                 SegmentsDeleted = _checkpoints.SegmentsDeleted,
+                SpareSegmentFiles = _spares.Count,
+                SegmentsReused = _spares.Reused,
                 RecordsRelocated = Interlocked.Read(ref _relocated),
                 Failed = _log.Failure is not null,
             };
@@ -871,17 +875,17 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     }
 
     /// <summary>Checks a record read for (<paramref name="queue"/>, <paramref name="seq"/>): intact, a message, addressed to it; where its body lies in <paramref name="record"/>.</summary>
-    private bool TryFindBody(ReadOnlySpan<byte> record, StoredQueue queue, long seq, out int bodyStart, out int bodyLength)
+    private bool TryFindBody(ReadOnlySpan<byte> record, long position, StoredQueue queue, long seq, out int bodyStart, out int bodyLength)
     {
         bodyStart = bodyLength = 0;
-        if (!RecordFormat.TryDecode(record, _options.MaxRecordPayloadBytes, out var view)
+        if (!RecordFormat.TryDecode(record, _options.MaxRecordPayloadBytes, position, out var view)
             || view.Type != RecordType.Message
-            || !MessagePayload.TryFindBody(record.Slice(RecordFormat.HeaderSize, view.PayloadLength), view.Flags, queue.Id, seq, out var bodyOffset))
+            || !MessagePayload.TryFindBody(record.Slice(view.HeaderSize, view.PayloadLength), view.Flags, queue.Id, seq, out var bodyOffset))
         {
             return false;
         }
 
-        bodyStart = RecordFormat.HeaderSize + bodyOffset;
+        bodyStart = view.HeaderSize + bodyOffset;
         bodyLength = view.PayloadLength - bodyOffset;
         return true;
     }
@@ -893,7 +897,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         {
             var buffer = ArrayPool<byte>.Shared.Rent(entry.Length);
             var ok = entry.Position >= 0 && _log.TryRead(entry.Position, buffer.AsSpan(0, entry.Length));
-            if (ok && TryFindBody(buffer.AsSpan(0, entry.Length), queue, seq, out var bodyStart, out var bodyLength))
+            if (ok && TryFindBody(buffer.AsSpan(0, entry.Length), entry.Position, queue, seq, out var bodyStart, out var bodyLength))
             {
                 return new StoredMessage(seq, entry.DeliveryCount, buffer, bodyStart, bodyLength);
             }

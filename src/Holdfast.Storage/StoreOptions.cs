@@ -15,6 +15,14 @@ public sealed record StoreOptions
     /// <summary>A segment is rolled when the next record would not fit. Each new segment reserves this much space up front.</summary>
     public long SegmentSizeBytes { get; init; } = DefaultSegmentSizeBytes;
 
+    /// <summary>
+    /// Dead segment files kept for reuse as new segments instead of being deleted, at most this many
+    /// (each up to <see cref="SegmentSizeBytes"/> on disk). A reused file is already allocated and written,
+    /// so an fsync into it persists data only, never the file's size or block map; and no file is unlinked,
+    /// which on a file system mounted with online discard stalls every fsync behind it. 0 deletes them all.
+    /// </summary>
+    public int SpareSegmentFiles { get; init; } = 2;
+
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;
 

@@ -25,7 +25,14 @@ public sealed record StoreStatistics
 
     public long CorruptRecordsSkipped { get; init; }
 
+    /// <summary>Dead segments reclaimed: deleted, or kept as spare files for reuse.</summary>
     public long SegmentsDeleted { get; init; }
+
+    /// <summary>Dead segment files held for reuse right now (<see cref="StoreOptions.SpareSegmentFiles"/>).</summary>
+    public int SpareSegmentFiles { get; init; }
+
+    /// <summary>New segments that reused a spare file instead of allocating one.</summary>
+    public long SegmentsReused { get; init; }
 
     public long RecordsRelocated { get; init; }
 

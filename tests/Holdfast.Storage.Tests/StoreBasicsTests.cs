@@ -1,4 +1,5 @@
 using System.Text;
+using Holdfast.Storage.Log;
 using Holdfast.Testing;
 
 namespace Holdfast.Storage.Tests;
@@ -101,7 +102,7 @@ public sealed class StoreBasicsTests : IDisposable
         var seqs = new long[10];
         await store.AppendAsync(queues, new byte[1000], seqs);
         var written = store.GetStatistics().WrittenEnd - before;
-        Assert.InRange(written, 1000, 1000 + 12 + 2 + (10 * 12) + 8);
+        Assert.InRange(written, 1000, 1000 + RecordFormat.HeaderSize + 2 + (10 * 12) + 8);
         Assert.All(seqs, s => Assert.Equal(0, s));
         foreach (var q in queues)
         {

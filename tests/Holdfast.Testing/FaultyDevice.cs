@@ -12,7 +12,12 @@ namespace Holdfast.Testing;
 /// creating or deleting a file or directory changes the directory at once for everyone reading it, but
 /// the change survives a crash only once <see cref="IStorageDevice.SyncDirectory"/> has been called on
 /// that directory; until then a crash brings back the old entry (with the file's durable contents) or
-/// removes the new one. A file's length is durable with its data (fdatasync semantics).
+/// removes the new one. A rename (within one directory, onto a free name) is a deletion and a creation
+/// made atomically: the same file, durable image and unsynced writes, is at once under the new name
+/// only, and its open handles keep working. A crash keeps the old name, or the new one if the directory
+/// was synced after the rename (never both, never neither), and the file's contents follow the usual
+/// rules under the name that survives. Renames take no space. A file's length is durable with its data
+/// (fdatasync semantics).
 /// </para>
 /// <list type="bullet">
 /// <item><b>Crash</b> (<see cref="Crash()"/> and its overloads): power loss or a kernel panic. Every file
@@ -34,9 +39,9 @@ namespace Holdfast.Testing;
 /// </list>
 /// A test can also hold an fsync in progress (<see cref="StallNextFsync"/>) to act while the store waits
 /// on it. A crash disarms fsync faults not yet triggered and ends every stall.
-/// Not modelled: renames (the store uses none), partial sector writes other than the torn tail of a
-/// file's last kept write, reordering of one file's writes, latency other than a held fsync, and
-/// crashes during a crash.
+/// Not modelled: renames across directories (refused, as the device promises none), partial sector
+/// writes other than the torn tail of a file's last kept write, reordering of one file's writes, latency
+/// other than a held fsync, and crashes during a crash.
 /// Test controls and counters act on the shared disk whichever view they are called through.
 /// </summary>
 public sealed class FaultyDevice : IStorageDevice
@@ -151,6 +156,8 @@ public sealed class FaultyDevice : IStorageDevice
     public IReadOnlyList<string> ListDirectories(string directory) => _disk.List(_generation, directory, directories: true);
 
     public void DeleteFile(string path) => _disk.DeleteFile(_generation, path);
+
+    public void RenameFile(string sourcePath, string destinationPath) => _disk.RenameFile(_generation, sourcePath, destinationPath);
 
     public void DeleteDirectory(string path) => _disk.DeleteDirectory(_generation, path);
 

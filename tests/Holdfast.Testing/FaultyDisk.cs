@@ -12,6 +12,9 @@ internal sealed class FaultyDisk(long capacityBytes)
     /// <summary>EIO, as .NET reports it on Unix in <see cref="Exception.HResult"/>.</summary>
     public const int IoErrorErrno = 5;
 
+    /// <summary>EEXIST, as File.Move without overwrite reports a taken destination on Unix.</summary>
+    public const int FileExistsErrno = 17;
+
     private readonly object _gate = new();
     private readonly FaultyDirectory _root = new();
     private readonly List<(string PathPrefix, int Remaining)> _fsyncFaults = [];
@@ -170,6 +173,50 @@ internal sealed class FaultyDisk(long capacityBytes)
 
                 parent.Current.Remove(name);
             }
+        }
+    }
+
+    /// <summary>
+    /// rename(2) within one directory: the entry moves at once and atomically, and the inode (durable
+    /// image, unsynced writes, allocation and open handles) goes with it. The directory's durable entries
+    /// are left alone, so until it is synced a crash brings the old name back and drops the new one.
+    /// </summary>
+    public void RenameFile(long generation, string sourcePath, string destinationPath)
+    {
+        lock (_gate)
+        {
+            CheckGeneration(generation, sourcePath);
+
+            // File.Move's order: a missing (or non-file) source first, then the destination.
+            if (Find(sourcePath) is not FaultyInode inode)
+            {
+                throw new FileNotFoundException($"Could not find file '{sourcePath}'.", sourcePath);
+            }
+
+            var (parent, sourceName) = ParentOf(sourcePath);
+            var sourceNames = Split(sourcePath);
+            var destinationNames = Split(destinationPath);
+            if (destinationNames.Length == 0
+                || !sourceNames.AsSpan(0, sourceNames.Length - 1).SequenceEqual(destinationNames.AsSpan(0, destinationNames.Length - 1)))
+            {
+                // The device promises renames within one directory only; a crash model for a move
+                // across directories (two directory fsyncs) would be guesswork, so misuse fails loudly.
+                throw new ArgumentException($"Cannot rename '{sourcePath}' to '{destinationPath}': not in the same directory.", nameof(destinationPath));
+            }
+
+            var destinationName = destinationNames[^1];
+            if (string.Equals(destinationName, sourceName, StringComparison.Ordinal))
+            {
+                return; // As File.Move does when a file is moved onto itself.
+            }
+
+            if (parent.Current.ContainsKey(destinationName))
+            {
+                throw new IOException($"The file '{destinationPath}' already exists.", FileExistsErrno);
+            }
+
+            parent.Current.Remove(sourceName);
+            parent.Current[destinationName] = inode;
         }
     }
 

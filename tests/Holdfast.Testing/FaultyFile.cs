@@ -4,8 +4,10 @@ namespace Holdfast.Testing;
 
 /// <summary>
 /// An open file of a <see cref="FaultyDevice"/>. Like a POSIX descriptor it refers to the file's
-/// contents, not its name: it keeps working after the name is deleted. After a simulated crash every
-/// call throws <see cref="IOException"/>, so a store from before the crash cannot touch what survived.
+/// contents, not its name: it keeps working after the name is deleted or renamed, though its
+/// <see cref="Path"/> (which fsync faults and stalls match on) stays the name it was opened by. After a
+/// simulated crash every call throws <see cref="IOException"/>, so a store from before the crash cannot
+/// touch what survived.
 /// </summary>
 internal sealed class FaultyFile(FaultyDisk disk, FaultyInode inode, string path, long generation) : IStorageFile
 {

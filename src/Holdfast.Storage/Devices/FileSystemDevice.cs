@@ -69,6 +69,8 @@ public sealed class FileSystemDevice : IStorageDevice
 
     public void DeleteFile(string path) => File.Delete(Full(path));
 
+    public void RenameFile(string sourcePath, string destinationPath) => File.Move(Full(sourcePath), Full(destinationPath), overwrite: false);
+
     public void DeleteDirectory(string path)
     {
         var full = Full(path);

@@ -30,6 +30,12 @@ public interface IStorageDevice
 
     void DeleteFile(string path);
 
+    /// <summary>
+    /// Gives a closed file a new name in the same directory; the destination must not exist. Like a
+    /// creation or deletion, the change survives a crash only once <see cref="SyncDirectory"/> has run.
+    /// </summary>
+    void RenameFile(string sourcePath, string destinationPath);
+
     void DeleteDirectory(string path);
 
     /// <summary>Makes the creations, deletions and renames inside a directory durable (fsync on the directory).</summary>

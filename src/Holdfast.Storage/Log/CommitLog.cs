@@ -26,6 +26,7 @@ internal sealed class CommitLog : IDisposable
     private readonly IStorageDevice _device;
     private readonly StoreOptions _options;
     private readonly SegmentCatalog _segments;
+    private readonly SpareSegments _spares;
     private readonly ILogApplier _applier;
     private readonly Thread _writer;
     private readonly List<TaskCompletionSource> _checkpointRequests = [];
@@ -63,8 +64,9 @@ internal sealed class CommitLog : IDisposable
     private int _lastSyncCohort;
     private long _lastSyncTicks;
 
-    public CommitLog(IStorageDevice device, StoreOptions options, SegmentCatalog segments, ILogApplier applier, object gate, long endPosition, long lastCheckpoint)
+    public CommitLog(IStorageDevice device, StoreOptions options, SegmentCatalog segments, SpareSegments spares, ILogApplier applier, object gate, long endPosition, long lastCheckpoint)
     {
+        _spares = spares;
         _device = device;
         _options = options;
         _segments = segments;
@@ -168,7 +170,7 @@ internal sealed class CommitLog : IDisposable
         var chunk = _openChunk ?? throw new InvalidOperationException("No record was begun.");
         _openChunk = null;
         var size = RecordFormat.SizeOnDisk(_openPayloadLength);
-        RecordFormat.Seal(chunk.Buffer.AsSpan(chunk.Length, size), type, flags, _openPayloadLength);
+        RecordFormat.Seal(chunk.Buffer.AsSpan(chunk.Length, size), type, flags, _openPayloadLength, _reservedEnd);
         chunk.Length += size;
         _reservedEnd += size;
     }
@@ -388,8 +390,8 @@ internal sealed class CommitLog : IDisposable
             Sync();
         }
 
-        var file = _device.Open(Segment.PathFor(basePosition), create: true, _options.SegmentSizeBytes);
-        var segment = new Segment(basePosition, file);
+        var file = OpenNewSegmentFile(basePosition);
+        var segment = new Segment(basePosition, file) { Recyclable = true };
         try
         {
             _device.SyncDirectory(Segment.Directory);
@@ -409,6 +411,18 @@ internal sealed class CommitLog : IDisposable
         return segment;
     }
 
+    /// <summary>A spare file when there is one (allocated and written already), else a new preallocated file.</summary>
+    private IStorageFile OpenNewSegmentFile(long basePosition)
+    {
+        var path = Segment.PathFor(basePosition);
+        if (_spares.TryTakeAs(basePosition))
+        {
+            return _device.Open(path, create: false);
+        }
+
+        return _device.Open(path, create: true, _options.SegmentSizeBytes);
+    }
+
     private void ApplyLocked(PendingBatch batch)
     {
         foreach (var chunk in batch.Chunks)
@@ -418,7 +432,7 @@ internal sealed class CommitLog : IDisposable
             while (offset < bytes.Length)
             {
                 var record = ReadOwnRecord(bytes[offset..]);
-                _applier.Apply(chunk.StartPosition + offset, record, bytes.Slice(offset + RecordFormat.HeaderSize, record.PayloadLength));
+                _applier.Apply(chunk.StartPosition + offset, record, bytes.Slice(offset + record.HeaderSize, record.PayloadLength));
                 offset += record.SizeOnDisk;
             }
         }
@@ -427,7 +441,7 @@ internal sealed class CommitLog : IDisposable
     }
 
     private static RecordView ReadOwnRecord(ReadOnlySpan<byte> bytes) =>
-        new((RecordType)bytes[8], (RecordFlags)bytes[9], (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes[4..]));
+        new((RecordType)bytes[8], (RecordFlags)bytes[9], (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes[4..]), RecordFormat.HeaderSize);
 
     /// <summary>
     /// Group commit's gather. An fsync that releases n sync appends sees their publishers append again

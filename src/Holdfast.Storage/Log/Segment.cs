@@ -27,6 +27,12 @@ internal sealed class Segment(long basePosition, IStorageFile file)
 
     public bool Deleted { get; set; }
 
+    /// <summary>
+    /// Whether the file may be reused as a spare once dead: true when every record in it carries its
+    /// position (begun by this format), false for a segment begun by the positionless version 1.
+    /// </summary>
+    public bool Recyclable { get; init; }
+
     public long Length => EndPosition - BasePosition;
 
     public static string PathFor(long basePosition) =>

@@ -4,10 +4,12 @@ using Holdfast.Storage.Log;
 namespace Holdfast.Storage.Recovery;
 
 /// <summary>
-/// Reads a segment's records in order with large sequential reads, verifying each CRC. A record that
-/// fails is skipped by searching forward, on 8-byte boundaries, for the next record that verifies:
-/// if one is found the bad bytes are reported as corruption and the scan goes on; if none is, the
-/// bad bytes are the segment's tail (a write torn by a crash) and the scan ends before them.
+/// Reads a segment's records in order with large sequential reads, verifying each CRC, up to the
+/// segment's <see cref="Segment.EndPosition"/>. A record that fails is skipped by searching forward, on
+/// 8-byte boundaries, for the next record that verifies: if one is found the bad bytes are reported as
+/// corruption and the scan goes on; if none is, the bad bytes are the segment's tail (a write torn by a
+/// crash) and the scan ends before them. A stale record (the file's previous life as another segment,
+/// see <see cref="RecordCheck.Stale"/>) ends the scan too: the live data stops before it.
 /// </summary>
 internal static class SegmentScanner
 {
@@ -15,25 +17,39 @@ internal static class SegmentScanner
 
     public static SegmentScan Scan(Segment segment, long fromPosition, int maxPayload, RecordHandler handler)
     {
-        var fileEnd = segment.BasePosition + segment.File.Length;
+        var end = segment.EndPosition;
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
             var reader = new BlockReader(segment, buffer);
             var corrupt = new List<CorruptionReport>();
             var position = fromPosition;
+            var staleFrom = -1L;
             long records = 0;
-            while (fileEnd - position >= RecordFormat.HeaderSize)
+            while (end - position >= RecordFormat.PeekSize)
             {
-                if (TryRecordAt(ref reader, position, fileEnd, maxPayload, out var record, out var bytes))
+                var check = CheckAt(ref reader, position, end, maxPayload, out var record, out var bytes);
+                if (check == RecordCheck.Valid)
                 {
-                    handler(position, record, bytes.Slice(RecordFormat.HeaderSize, record.PayloadLength));
+                    handler(position, record, bytes.Slice(record.HeaderSize, record.PayloadLength));
                     records++;
                     position += record.SizeOnDisk;
                     continue;
                 }
 
-                var next = FindNextRecord(ref reader, position + RecordFormat.Alignment, fileEnd, maxPayload);
+                if (check == RecordCheck.Stale)
+                {
+                    staleFrom = position;
+                    break;
+                }
+
+                var (next, nextIsStale) = FindNextRecord(ref reader, position + RecordFormat.Alignment, end, maxPayload);
+                if (nextIsStale)
+                {
+                    staleFrom = next;
+                    break;
+                }
+
                 if (next < 0)
                 {
                     break;
@@ -43,7 +59,7 @@ internal static class SegmentScanner
                 position = next;
             }
 
-            return new SegmentScan(Math.Min(position, fileEnd), fileEnd, records, corrupt);
+            return new SegmentScan(Math.Min(position, end), end, staleFrom, records, corrupt);
         }
         finally
         {
@@ -51,35 +67,37 @@ internal static class SegmentScanner
         }
     }
 
-    private static long FindNextRecord(ref BlockReader reader, long from, long fileEnd, int maxPayload)
+    /// <summary>The next position holding an intact record, and whether that record is stale; -1 when there is none.</summary>
+    private static (long Position, bool Stale) FindNextRecord(ref BlockReader reader, long from, long end, int maxPayload)
     {
-        for (var candidate = from; fileEnd - candidate >= RecordFormat.HeaderSize; candidate += RecordFormat.Alignment)
+        for (var candidate = from; end - candidate >= RecordFormat.PeekSize; candidate += RecordFormat.Alignment)
         {
-            if (TryRecordAt(ref reader, candidate, fileEnd, maxPayload, out _, out _))
+            var check = CheckAt(ref reader, candidate, end, maxPayload, out _, out _);
+            if (check != RecordCheck.Invalid)
             {
-                return candidate;
+                return (candidate, check == RecordCheck.Stale);
             }
         }
 
-        return -1;
+        return (-1, false);
     }
 
-    private static bool TryRecordAt(ref BlockReader reader, long position, long fileEnd, int maxPayload, out RecordView record, out ReadOnlySpan<byte> bytes)
+    private static RecordCheck CheckAt(ref BlockReader reader, long position, long end, int maxPayload, out RecordView record, out ReadOnlySpan<byte> bytes)
     {
         record = default;
         bytes = default;
-        var header = reader.Get(position, RecordFormat.HeaderSize);
-        var length = RecordFormat.PeekPayloadLength(header, maxPayload);
+        var header = reader.Get(position, RecordFormat.PeekSize);
+        var length = RecordFormat.PeekPayloadLength(header, maxPayload, out var headerSize);
 
         // The padding too: a record whose write was torn in its padding was never synced whole, and
         // accepting it would leave the log's end (where appends continue) off the 8-byte grid.
-        if (length < 0 || position + RecordFormat.SizeOnDisk(length) > fileEnd)
+        if (length < 0 || position + RecordFormat.SizeOnDisk(headerSize, length) > end)
         {
-            return false;
+            return RecordCheck.Invalid;
         }
 
-        bytes = reader.Get(position, RecordFormat.HeaderSize + length);
-        return RecordFormat.TryDecode(bytes, maxPayload, out record);
+        bytes = reader.Get(position, headerSize + length);
+        return RecordFormat.Check(bytes, maxPayload, position, out record);
     }
 
     /// <summary>A window over the segment file that refills with one large read when a request falls outside it.</summary>

@@ -13,7 +13,7 @@ namespace Holdfast.Storage.Recovery;
 /// skipping and reporting corrupt records), and rebuild from the log any index entry that is missing
 /// or damaged. The log writer starts only after this, so nothing is appended to a log not yet understood.
 /// </summary>
-internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options, SegmentCatalog segments, StoreState state)
+internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options, SegmentCatalog segments, SpareSegments spares, StoreState state)
 {
     private readonly List<string> _warnings = [];
     private readonly List<CorruptionReport> _corrupt = [];
@@ -77,7 +77,8 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
     private void OpenSegments()
     {
         var bases = new List<long>();
-        foreach (var name in device.ListFiles(Segment.Directory))
+        var names = device.ListFiles(Segment.Directory);
+        foreach (var name in names)
         {
             if (Segment.TryParseName(name, out var basePosition))
             {
@@ -85,12 +86,36 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             }
         }
 
+        spares.Load(names);
         bases.Sort();
-        foreach (var basePosition in bases)
+        for (var i = 0; i < bases.Count; i++)
         {
+            var basePosition = bases[i];
             var file = device.Open(Segment.PathFor(basePosition), create: false);
-            segments.Add(new Segment(basePosition, file) { EndPosition = basePosition + file.Length });
+
+            // A closed segment's data ends where the next one begins (a roll starts the next segment at
+            // the very position the last record ended); past that, a reused file holds its previous life.
+            var end = basePosition + file.Length;
+            if (i + 1 < bases.Count)
+            {
+                end = Math.Min(end, bases[i + 1]);
+            }
+
+            segments.Add(new Segment(basePosition, file) { EndPosition = end, Recyclable = BegunByThisFormat(file) });
         }
+    }
+
+    private static bool BegunByThisFormat(IStorageFile file)
+    {
+        Span<byte> header = stackalloc byte[RecordFormat.PeekSize];
+        if (file.Length == 0)
+        {
+            return true;
+        }
+
+        return file.Read(0, header) == header.Length
+            && RecordFormat.PeekPayloadLength(header, int.MaxValue, out var headerSize) >= 0
+            && headerSize == RecordFormat.HeaderSize;
     }
 
     private void LoadCheckpoint(Checkpoint checkpoint)
@@ -160,18 +185,25 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             var scan = SegmentScanner.Scan(segment, Math.Max(replayFrom, segment.BasePosition), options.MaxRecordPayloadBytes, state.Apply);
             records += scan.Records;
             _corrupt.AddRange(scan.Corrupt);
-            if (scan.ValidEnd < scan.FileEnd)
+            if (scan.ValidEnd < scan.End)
             {
                 if (segment == segments.Last)
                 {
                     // A torn tail: the crash interrupted this write, so it was never confirmed under Sync.
-                    segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
-                    segment.File.Flush();
-                    truncated += scan.FileEnd - scan.ValidEnd;
+                    // In a reused file the torn bytes end where the previous life shows; the file keeps
+                    // its size (appends overwrite them), as nothing there can pass for a record here.
+                    var tornEnd = scan.StaleFrom >= 0 ? scan.StaleFrom : scan.End;
+                    if (scan.StaleFrom < 0)
+                    {
+                        segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
+                        segment.File.Flush();
+                    }
+
+                    truncated += tornEnd - scan.ValidEnd;
                 }
                 else
                 {
-                    _corrupt.Add(new CorruptionReport(scan.ValidEnd, scan.FileEnd - scan.ValidEnd, "unreadable tail of a closed segment"));
+                    _corrupt.Add(new CorruptionReport(scan.ValidEnd, scan.End - scan.ValidEnd, "unreadable tail of a closed segment"));
                 }
             }
 

@@ -12,7 +12,7 @@ namespace Holdfast.Storage.State;
 /// at the next means both checkpoints kept on disk are past every deleted file, so opening from
 /// either is sound.
 /// </summary>
-internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state)
+internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state, SpareSegments spares)
 {
     private readonly QueueIndexFiles _index = new(device);
     private Deletions _decided = new([], [], []);
@@ -188,12 +188,23 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
             {
                 lock (gate)
                 {
+                    // Decided twice when a checkpoint came before the background run of an earlier
+                    // decision: the file is already gone (or kept as a spare), and must not be touched.
+                    if (segment.Deleted)
+                    {
+                        continue;
+                    }
+
                     segment.Deleted = true;
                     state.Segments.Remove(segment);
                 }
 
                 segment.File.Dispose();
-                device.DeleteFile(Segment.PathFor(segment.BasePosition));
+                if (!spares.TryKeep(segment))
+                {
+                    device.DeleteFile(Segment.PathFor(segment.BasePosition));
+                }
+
                 Interlocked.Increment(ref _segmentsDeleted);
             }
 

@@ -53,6 +53,8 @@ internal static class HoldfastConfiguration
             {
                 Directory = configuration["DataDir"] ?? "data",
                 DefaultFlushPolicy = FlushPolicy.Parse(configuration["Flush"] ?? "sync", TimeSpan.FromMilliseconds(200), 4L << 20),
+                SegmentSizeBytes = Number(configuration, "Storage:SegmentSizeBytes", StoreOptions.DefaultSegmentSizeBytes, 1L << 20, 1L << 40),
+                SpareSegmentFiles = (int)Number(configuration, "Storage:SpareSegmentFiles", 2, 0, 64),
             },
             AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
             AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),

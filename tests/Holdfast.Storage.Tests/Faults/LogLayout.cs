@@ -12,15 +12,20 @@ internal static class LogLayout
     {
         foreach (var name in device.ListFiles(Segment.Directory).Order(StringComparer.Ordinal))
         {
+            if (!Segment.TryParseName(name, out var basePosition))
+            {
+                continue;
+            }
+
             var path = $"{Segment.Directory}/{name}";
             var bytes = device.ReadAllBytes(path);
             var offset = 0;
-            while (offset + RecordFormat.HeaderSize <= bytes.Length
-                && RecordFormat.TryDecode(bytes.AsSpan(offset), int.MaxValue, out var record))
+            while (offset + RecordFormat.PeekSize <= bytes.Length
+                && RecordFormat.TryDecode(bytes.AsSpan(offset), int.MaxValue, basePosition + offset, out var record))
             {
                 if (record.Type == RecordType.Message)
                 {
-                    var payload = bytes.AsSpan(offset + RecordFormat.HeaderSize, record.PayloadLength);
+                    var payload = bytes.AsSpan(offset + record.HeaderSize, record.PayloadLength);
                     var bodyOffset = MessagePayload.Size(BinaryPrimitives.ReadUInt16LittleEndian(payload), 0);
                     if (TestPayload.Id(payload[bodyOffset..]) == id)
                     {

@@ -11,6 +11,8 @@ internal sealed class ModelCoverage
 
     public long RecordsRelocated { get; private set; }
 
+    public long SegmentsReused { get; private set; }
+
     public long FailedStores { get; private set; }
 
     public long TornRecoveries { get; private set; }
@@ -28,6 +30,7 @@ internal sealed class ModelCoverage
         Checkpoints += statistics.Checkpoints;
         SegmentsDeleted += statistics.SegmentsDeleted;
         RecordsRelocated += statistics.RecordsRelocated;
+        SegmentsReused += statistics.SegmentsReused;
         FailedStores += statistics.Failed ? 1 : 0;
     }
 
@@ -44,6 +47,7 @@ internal sealed class ModelCoverage
         Checkpoints += other.Checkpoints;
         SegmentsDeleted += other.SegmentsDeleted;
         RecordsRelocated += other.RecordsRelocated;
+        SegmentsReused += other.SegmentsReused;
         FailedStores += other.FailedStores;
         TornRecoveries += other.TornRecoveries;
         BytesTruncated += other.BytesTruncated;
@@ -54,7 +58,7 @@ internal sealed class ModelCoverage
 
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, " +
+        $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, segments reused {SegmentsReused}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, " +
         $"recoveries truncating a torn tail {TornRecoveries} ({BytesTruncated} bytes), index entries rebuilt {IndexEntriesRebuilt}, checkpoint fallbacks {CheckpointFallbacks}, " +
         $"calls refused for a full disk {CallsRefusedForSpace}");
 }

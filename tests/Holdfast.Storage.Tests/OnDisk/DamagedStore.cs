@@ -5,13 +5,13 @@ namespace Holdfast.Storage.Tests.OnDisk;
 
 /// <summary>
 /// A store of ten messages, <c>msg-00-…</c> to <c>msg-09-…</c>, on the real file system, for tests
-/// that damage its files between runs. Each message is one record: a 12-byte header, the target list
-/// (u16 count, u32 queue id, i64 seq), then the body, so a body's marker sits 26 bytes into its record.
+/// that damage its files between runs. Each message is one record: a 20-byte header, the target list
+/// (u16 count, u32 queue id, i64 seq), then the body, so a body's marker sits 34 bytes into its record.
 /// </summary>
 internal static class DamagedStore
 {
     public const int Messages = 10;
-    public const int MarkerOffsetInRecord = 12 + 2 + 12;
+    public const int MarkerOffsetInRecord = 20 + 2 + 12;
 
     public static StoreOptions Options(string directory, Action<CorruptionReport>? onCorruption = null) => new()
     {
@@ -23,7 +23,7 @@ internal static class DamagedStore
 
     public static byte[] Marker(int i) => Encoding.UTF8.GetBytes($"msg-{i:D2}-");
 
-    /// <summary>207 bytes: a record of 233 bytes padded to 240, so a cut can land in the padding.</summary>
+    /// <summary>207 bytes: a record of 241 bytes padded to 248, so a cut can land in the padding.</summary>
     public static byte[] Body(int i) => [.. Marker(i), .. Encoding.UTF8.GetBytes(new string((char)('a' + i), 200))];
 
     public static async Task<MessageStore> WriteAsync(string directory, int checkpointAfter = Messages)

@@ -5,7 +5,7 @@ namespace Holdfast.Storage.Tests.OnDisk;
 /// <summary>The last segment cut short mid-record on the real file system: a write a crash interrupted.</summary>
 public sealed class TornTailTests : IDisposable
 {
-    private const int RecordBytes = 240; // 233 bytes of header and payload, 7 of padding.
+    private const int RecordBytes = 248; // 241 bytes of header and payload, 7 of padding.
 
     private readonly TempDirectory _dir = new();
 
@@ -15,11 +15,11 @@ public sealed class TornTailTests : IDisposable
 
     [Theory]
     [InlineData(5)] // inside the header
-    [InlineData(11)] // one byte short of a whole header
+    [InlineData(19)] // one byte short of a whole header
     [InlineData(100)] // inside the payload
-    [InlineData(232)] // one byte short of the payload
-    [InlineData(233)] // payload whole, padding missing
-    [InlineData(236)] // padding partly written
+    [InlineData(240)] // one byte short of the payload
+    [InlineData(241)] // payload whole, padding missing
+    [InlineData(244)] // padding partly written
     public async Task A_torn_last_record_is_truncated_and_appends_continue_at_the_last_whole_record(int bytesKept)
     {
         var live = Path.Combine(_dir.Path, "live");

@@ -10,8 +10,8 @@ namespace Holdfast.Storage.Tests.Operations;
 /// </summary>
 public sealed class MoveTests : IDisposable
 {
-    // Record layout of a move to one target: header 12, u16 count, one target 12, the source 12, then the body.
-    private const int BodyOffsetInMoveRecord = 12 + 2 + 12 + 12;
+    // Record layout of a move to one target: header 20, u16 count, one target 12, the source 12, then the body.
+    private const int BodyOffsetInMoveRecord = 20 + 2 + 12 + 12;
 
     private readonly TempDirectory _dir = new();
 
@@ -59,8 +59,8 @@ public sealed class MoveTests : IDisposable
 
     [Theory]
     [InlineData(5)] // inside the header
-    [InlineData(20)] // inside the target list
-    [InlineData(30)] // inside the source
+    [InlineData(25)] // inside the target list
+    [InlineData(40)] // inside the source
     [InlineData(BodyOffsetInMoveRecord + 3)] // inside the body
     public async Task A_move_torn_by_a_crash_leaves_the_message_in_its_source_only(int bytesKept)
     {

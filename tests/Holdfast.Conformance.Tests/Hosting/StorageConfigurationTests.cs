@@ -1,0 +1,67 @@
+using Holdfast.Hosting;
+using Holdfast.Storage;
+using Holdfast.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
+
+namespace Holdfast.Conformance.Tests.Hosting;
+
+/// <summary>
+/// The commit log's segment size and how many dead segment files are kept for reuse
+/// (<c>Storage:SegmentSizeBytes</c>, <c>Storage:SpareSegmentFiles</c>) reach the store, and a bad value is refused by name.
+/// </summary>
+public sealed class StorageConfigurationTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("holdfast-storage-config");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Without_settings_segments_are_1_GiB_and_two_spares_are_kept()
+    {
+        var options = HoldfastConfiguration.ToServerOptions(HoldfastConfiguration.Build(null, new Dictionary<string, string?>()));
+
+        Assert.Equal(StoreOptions.DefaultSegmentSizeBytes, options.Store.SegmentSizeBytes);
+        Assert.Equal(2, options.Store.SpareSegmentFiles);
+    }
+
+    [Theory]
+    [InlineData("Storage:SegmentSizeBytes", "1000")]
+    [InlineData("Storage:SegmentSizeBytes", "big")]
+    [InlineData("Storage:SpareSegmentFiles", "-1")]
+    public void A_setting_out_of_range_is_refused_by_name(string key, string value)
+    {
+        var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { [key] = value });
+
+        var error = Assert.Throws<FormatException>(() => HoldfastConfiguration.ToServerOptions(configuration));
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_configured_segment_size_is_what_the_broker_rolls_its_log_at()
+    {
+        var data = Path.Combine(_dir.Path, "data");
+        var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?>
+        {
+            ["DataDir"] = data,
+            ["Amqp:Port"] = "0",
+            ["Storage:SegmentSizeBytes"] = (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        await using var server = await HoldfastServer.StartAsync(HoldfastConfiguration.ToServerOptions(configuration), NullLoggerFactory.Instance, CancellationToken.None);
+
+        var factory = new ConnectionFactory { HostName = "127.0.0.1", Port = server.AmqpEndPoint.Port };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        await channel.QueueDeclareAsync("segments", durable: true, exclusive: false, autoDelete: false);
+        var body = new byte[64 * 1024];
+        for (var i = 0; i < 40; i++)
+        {
+            await channel.BasicPublishAsync(string.Empty, "segments", mandatory: false, new BasicProperties { Persistent = true }, body);
+        }
+
+        // 2.5 MiB of persistent bodies in 1 MiB segments: at least three files, none larger than a segment.
+        var segments = Directory.GetFiles(Path.Combine(data, "log"), "*.seg");
+        Assert.True(segments.Length >= 3, $"{segments.Length} segment files");
+        Assert.All(segments, path => Assert.True(new FileInfo(path).Length <= 1 << 20));
+    }
+}

@@ -1,0 +1,254 @@
+using Holdfast.Storage.Log;
+using Holdfast.Storage.Tests.Faults;
+using Holdfast.Testing;
+
+namespace Holdfast.Storage.Tests.Operations;
+
+/// <summary>
+/// Dead segment files are kept as spares and reused as new segments. A reused file still holds its
+/// previous life's records past the new data, intact: recovery must end the log where the new data
+/// ends, never return an old record, and never call the old records corruption.
+/// </summary>
+public sealed class SegmentReuseTests : IDisposable
+{
+    private const int SegmentSize = 4096;
+    private const int BodySize = 500;
+
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Dead_segments_become_spares_and_new_segments_reuse_them()
+    {
+        var device = new FaultyDevice();
+        await using var store = await MessageStore.OpenAsync(Options(device));
+        var queue = await store.DeclareQueueAsync("q");
+
+        await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+        var reclaimed = store.GetStatistics();
+        Assert.Equal(2, reclaimed.SpareSegmentFiles);
+        Assert.Equal(2, SpareFiles(device).Count);
+        Assert.True(reclaimed.SegmentsDeleted >= 3, $"only {reclaimed.SegmentsDeleted} segments reclaimed");
+
+        var seqs = await AppendAsync(store, queue, firstId: 100, count: 20);
+        var reused = store.GetStatistics();
+        Assert.Equal(2, reused.SegmentsReused);
+        Assert.Empty(SpareFiles(device));
+        Assert.Equal(Ids(100, 20), ReadIds(store, queue, seqs));
+    }
+
+    [Fact]
+    public async Task No_more_spares_are_kept_than_configured()
+    {
+        var device = new FaultyDevice();
+        await using var store = await MessageStore.OpenAsync(Options(device) with { SpareSegmentFiles = 0 });
+        var queue = await store.DeclareQueueAsync("q");
+
+        await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+        await AppendAsync(store, queue, firstId: 100, count: 20);
+
+        Assert.Empty(SpareFiles(device));
+        Assert.Equal(0, store.GetStatistics().SegmentsReused);
+        Assert.True(store.GetStatistics().SegmentsDeleted >= 3);
+    }
+
+    [Fact]
+    public async Task A_crash_in_a_reused_segment_keeps_every_confirmed_message_and_returns_no_stale_one()
+    {
+        var device = new FaultyDevice();
+        long[] confirmed;
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+            confirmed = await AppendAsync(store, queue, firstId: 100, count: 3);
+            Assert.Equal(1, store.GetStatistics().SegmentsReused);
+
+            // Written, never synced: the crash takes these back, and the old records behind them show.
+            for (var id = 200; id < 203; id++)
+            {
+                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
+            }
+
+            device = device.Crash();
+        }
+
+        var last = LastSegment(device);
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(0, store.Recovery.BytesTruncated);
+            Assert.True(
+                device.ReadAllBytes(last.Path).Length > store.Recovery.LogEnd - last.Base + RecordFormat.HeaderSize,
+                "the reused segment should still hold its previous life past the recovered end");
+
+            var queue = store.FindQueue("q")!;
+            Assert.Equal(Ids(100, 3), ReadIds(store, queue, confirmed));
+            Assert.Equal(3, store.ListLive(queue).Count);
+
+            // Appends go on over the old records, and read back after another reopen.
+            var more = await AppendAsync(store, queue, firstId: 300, count: 2);
+            Assert.Equal(Ids(300, 2), ReadIds(store, queue, more));
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(5, store.ListLive(store.FindQueue("q")!).Count);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public async Task A_write_torn_in_a_reused_segment_is_cut_where_the_new_data_ends(int seed)
+    {
+        var device = new FaultyDevice();
+        long[] confirmed;
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+            confirmed = await AppendAsync(store, queue, firstId: 100, count: 2);
+            for (var id = 200; id < 204; id++)
+            {
+                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
+            }
+
+            // Keeps a random prefix of the unsynced writes, the last one torn at a random byte.
+            device = device.Crash(new Random(seed));
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            var queue = store.FindQueue("q")!;
+            var live = store.ListLive(queue).Select(e => e.Seq).ToArray();
+            Assert.Equal(Ids(100, 2), ReadIds(store, queue, confirmed));
+
+            // Whatever else survived is one of the unconfirmed appends, whole, in order: never an old record.
+            var survivors = ReadIds(store, queue, live.Except(confirmed).ToArray());
+            Assert.Equal(Ids(200, survivors.Count), survivors);
+        }
+    }
+
+    [Fact]
+    public async Task A_reused_file_keeps_its_size_through_a_clean_restart_on_the_real_file_system()
+    {
+        var options = new StoreOptions { Directory = _dir.Path, SegmentSizeBytes = 64 * 1024, AutoCompact = false, CheckpointEveryBytes = long.MaxValue };
+        long[] seqs;
+        string path;
+        long size;
+        await using (var store = await MessageStore.OpenAsync(options))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 600, bodySize: 1000);
+            Assert.True(store.GetStatistics().SpareSegmentFiles > 0);
+
+            seqs = await AppendAsync(store, queue, firstId: 1000, count: 70, bodySize: 1000);
+            Assert.True(store.GetStatistics().SegmentsReused > 0);
+            var last = Directory.GetFiles(Path.Combine(_dir.Path, Segment.Directory), "*" + Segment.Extension).Order(StringComparer.Ordinal).Last();
+            path = last;
+            size = new FileInfo(path).Length;
+            var written = store.GetStatistics().WrittenEnd - long.Parse(Path.GetFileNameWithoutExtension(path), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(size > written, $"a reused segment is as long as its previous life ({size} bytes), past the {written} written in this one");
+        }
+
+        await using (var store = await MessageStore.OpenAsync(options))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(0, store.Recovery.BytesTruncated);
+            Assert.Equal(size, new FileInfo(path).Length);
+            Assert.Equal(Ids(1000, 70), ReadIds(store, store.FindQueue("q")!, seqs));
+        }
+    }
+
+    [Fact]
+    public async Task Segments_begun_by_format_version_1_are_deleted_never_reused()
+    {
+        var path = Path.Combine(_dir.Path, "v1");
+        StoreDirectory.Copy(Path.Combine(AppContext.BaseDirectory, "Fixtures", "store-v1"), path);
+        var options = new StoreOptions { Directory = path, SegmentSizeBytes = 4096, AutoCompact = false, CheckpointEveryBytes = long.MaxValue };
+        var v1Segments = Directory.GetFiles(Path.Combine(path, Segment.Directory)).Select(Path.GetFileNameWithoutExtension).ToList();
+
+        await using var store = await MessageStore.OpenAsync(options);
+        foreach (var queue in store.Queues)
+        {
+            await store.AckAsync(queue, store.ListLive(queue).Select(e => e.Seq).ToArray());
+        }
+
+        // The last version 1 segment goes on with version 2 records: mixed, so it must not be reused either.
+        var q = store.Queues.First();
+        await store.AckAsync(q, await AppendAsync(store, q, firstId: 0, count: 20));
+        await AppendAsync(store, q, firstId: 100, count: 10);
+        await store.CheckpointAsync();
+        await store.CheckpointAsync();
+
+        var dir = Path.Combine(path, Segment.Directory);
+        var left = Directory.GetFiles(dir).Select(Path.GetFileNameWithoutExtension).ToList();
+        Assert.Equal(4, v1Segments.Count);
+        Assert.DoesNotContain(left, v1Segments.Contains);
+        Assert.True(store.GetStatistics().SpareSegmentFiles > 0, "segments begun by version 2 are kept as spares");
+    }
+
+    private static StoreOptions Options(FaultyDevice device) => new()
+    {
+        Device = device,
+        SegmentSizeBytes = SegmentSize,
+        AutoCompact = false,
+        CheckpointEveryBytes = long.MaxValue,
+    };
+
+    /// <summary>Appends and acks <paramref name="count"/> messages, then checkpoints twice: the first decides which segments are dead, the second reclaims them.</summary>
+    private static async Task FillAndDrainAsync(MessageStore store, StoredQueue queue, int firstId, int count, int bodySize = BodySize)
+    {
+        var seqs = await AppendAsync(store, queue, firstId, count, bodySize);
+        await store.AckAsync(queue, seqs);
+        await store.CheckpointAsync();
+        await store.CheckpointAsync();
+    }
+
+    private static async Task<long[]> AppendAsync(MessageStore store, StoredQueue queue, int firstId, int count, int bodySize = BodySize)
+    {
+        var seqs = new long[count];
+        var one = new long[1];
+        for (var i = 0; i < count; i++)
+        {
+            await store.AppendAsync([queue], TestPayload.Make(firstId + i, bodySize), one);
+            seqs[i] = one[0];
+        }
+
+        return seqs;
+    }
+
+    private static List<int> ReadIds(MessageStore store, StoredQueue queue, long[] seqs)
+    {
+        var ids = new List<int>();
+        foreach (var seq in seqs.Order())
+        {
+            Assert.True(store.TryRead(queue, seq, out var message), $"seq {seq} is missing");
+            using (message)
+            {
+                ids.Add(TestPayload.Id(message!.Payload.Span));
+            }
+        }
+
+        return ids;
+    }
+
+    private static List<int> Ids(int first, int count) => Enumerable.Range(first, count).ToList();
+
+    private static List<string> SpareFiles(FaultyDevice device) =>
+        device.ListFiles(Segment.Directory).Where(n => n.EndsWith(SpareSegments.Extension, StringComparison.Ordinal)).ToList();
+
+    private static (string Path, long Base) LastSegment(FaultyDevice device)
+    {
+        var name = device.ListFiles(Segment.Directory).Where(n => n.EndsWith(Segment.Extension, StringComparison.Ordinal)).Order(StringComparer.Ordinal).Last();
+        Assert.True(Segment.TryParseName(name, out var basePosition));
+        return ($"{Segment.Directory}/{name}", basePosition);
+    }
+}
