@@ -44,6 +44,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         _memory = memory;
         _time = time;
         _delayed = new DelayedMessageScheduler(store, time, DelayedIndexName(name), ReleaseDelayedAsync);
+        Replies = new ReplyDirectory(name);
         foreach (var (exchange, kind, isInternal) in Predeclared)
         {
             AddExchange(new ExchangeDefinition(exchange, kind, Durable: true, AutoDelete: false, Internal: isInternal, TopologyArguments.Empty));
@@ -51,6 +52,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     }
 
     public string Name { get; }
+
+    /// <summary>Direct reply-to consumers by generated name; replies bypass routing and queues.</summary>
+    internal ReplyDirectory Replies { get; }
 
     private static (string Name, ExchangeKind Kind, bool Internal)[] Predeclared { get; } =
     [

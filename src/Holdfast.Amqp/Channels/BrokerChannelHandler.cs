@@ -261,8 +261,23 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
             case AmqpMethodId.BasicRecover:
             case AmqpMethodId.BasicRecoverAsync:
                 {
-                    // Both forms requeue everything unacked; only the synchronous one has a reply, which
-                    // RabbitMQ sends before the redeliveries start.
+                    if (!TryDecodeRecover(method, arguments, out var requeue, out error))
+                    {
+                        break;
+                    }
+
+                    if (!requeue)
+                    {
+                        // Redelivering to the original consumer only is something RabbitMQ never did; it
+                        // closes the connection, and a client written against it expects nothing else.
+                        return ChannelVerdict.CloseConnection(new AmqpError(
+                            ReplyCode.NotImplemented,
+                            "requeue=false",
+                            AmqpMethodInfo.ClassIdOf(method),
+                            AmqpMethodInfo.MethodIndexOf(method)));
+                    }
+
+                    // Only the synchronous form has a reply, which RabbitMQ sends before the redeliveries start.
                     if (method == AmqpMethodId.BasicRecover)
                     {
                         Output.TrySendMethod(default(BasicRecoverOk));
@@ -473,6 +488,20 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         {
             return BrokerErrorMapping.ToVerdict(ex, AmqpMethodId.BasicPublish);
         }
+    }
+
+    private static bool TryDecodeRecover(AmqpMethodId method, ReadOnlyMemory<byte> arguments, out bool requeue, out AmqpError error)
+    {
+        if (method == AmqpMethodId.BasicRecover)
+        {
+            var decoded = BasicRecover.TryDecodeArguments(arguments, out var recover, out error);
+            requeue = recover.Requeue;
+            return decoded;
+        }
+
+        var decodedAsync = BasicRecoverAsync.TryDecodeArguments(arguments, out var recoverAsync, out error);
+        requeue = recoverAsync.Requeue;
+        return decodedAsync;
     }
 
     private void Reply<TMethod>(bool nowait, TMethod reply)

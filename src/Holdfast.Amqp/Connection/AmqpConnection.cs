@@ -787,8 +787,10 @@ public sealed class AmqpConnection
                     return;
                 }
 
-                _outbox.TrySend(channel.Number, default(ChannelCloseOk));
+                // Forgotten before close-ok: once the client hears it, its consumers and reply names are gone
+                // and its unacked messages are back in their queues.
                 await ForgetChannelAsync(channel).ConfigureAwait(false);
+                _outbox.TrySend(channel.Number, default(ChannelCloseOk));
                 break;
             case AmqpMethodId.ChannelFlow:
                 if (!ChannelFlow.TryDecodeArguments(arguments, out var flow, out var flowError))

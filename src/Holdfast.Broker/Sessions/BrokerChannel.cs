@@ -28,6 +28,7 @@ public sealed class BrokerChannel
     private readonly UserDirectory? _users;
     private readonly Dictionary<string, bool> _writableExchanges = new(StringComparer.Ordinal);
     private ConfirmTracker? _confirms;
+    private ReplyConsumer? _replyConsumer;
     private ChannelTransaction? _transaction;
     private ulong _publishSequence;
     private ulong _lastDeliveryTag;
@@ -97,6 +98,12 @@ public sealed class BrokerChannel
     public async Task<QueueDeclareResult> DeclareQueueAsync(QueueDefinition queue, bool passive, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(queue);
+        if (DirectReply.IsPseudoQueue(queue.Name) || DirectReply.IsReplyName(queue.Name))
+        {
+            // Passive or not, RabbitMQ answers from its reply consumers, before any permission check.
+            return _vhost.Replies.Describe(queue.Name);
+        }
+
         if (passive && queue.Name.Length == 0)
         {
             queue = queue with { Name = LastQueue() };
@@ -194,6 +201,8 @@ public sealed class BrokerChannel
             // RabbitMQ's validated user-id: a consumer may trust it names the publisher.
             throw new BrokerException(BrokerErrorKind.PreconditionFailed, $"user_id property set to '{userId}' but authenticated user was '{User}'");
         }
+
+        message = WithReplyName(message);
         if (_transaction is not null)
         {
             // Routing errors (no such exchange) surface now, as RabbitMQ reports them at publish, not at commit.
@@ -207,6 +216,16 @@ public sealed class BrokerChannel
         }
 
         var sequence = _confirms is null ? 0 : ++_publishSequence;
+        if (TryPublishReply(message, mandatory))
+        {
+            if (sequence != 0)
+            {
+                _confirms!.Complete(sequence, ack: true);
+            }
+
+            return;
+        }
+
         var write = _vhost.Publish(message, _scratch, out var routed, out var rejected);
         if (!routed && mandatory)
         {
@@ -225,6 +244,38 @@ public sealed class BrokerChannel
         }
 
         _ = ConfirmWhenStoredAsync(write, sequence, rejected);
+    }
+
+    /// <summary>A request that asks for direct replies carries this channel's reply name instead, so the replier can address it.</summary>
+    private BrokerMessage WithReplyName(BrokerMessage message)
+    {
+        if (message.Properties.ReplyTo is not { } replyTo || !DirectReply.IsPseudoQueue(replyTo))
+        {
+            return message;
+        }
+
+        var consumer = Volatile.Read(ref _replyConsumer) ?? throw new BrokerException(BrokerErrorKind.PreconditionFailed, "fast reply consumer does not exist");
+        return message with { Properties = message.Properties with { ReplyTo = consumer.Name } };
+    }
+
+    /// <summary>
+    /// A message for a reply name goes to the consumer that name stands for, if it is still there: no
+    /// queue, nothing stored, at most once. A mandatory reply comes back only when nobody got it
+    /// (RabbitMQ returns it even when it was delivered, which tells the replier nothing).
+    /// </summary>
+    private bool TryPublishReply(BrokerMessage message, bool mandatory)
+    {
+        if (message.Exchange.Length != 0 || !DirectReply.IsReplyName(message.RoutingKey))
+        {
+            return false;
+        }
+
+        if (!_vhost.Replies.TryDeliver(message) && mandatory)
+        {
+            _events.ReturnMessage(message, ReturnReason.NoRoute);
+        }
+
+        return true;
     }
 
     private async Task ConfirmWhenStoredAsync(ValueTask write, ulong sequence, bool rejected)
@@ -267,6 +318,11 @@ public sealed class BrokerChannel
         var writes = new List<Task>();
         foreach (var (message, mandatory) in transaction.Publishes)
         {
+            if (TryPublishReply(message, mandatory))
+            {
+                continue;
+            }
+
             var write = _vhost.Publish(message, _scratch, out var routed, out _);
             if (!routed && mandatory)
             {
@@ -345,6 +401,11 @@ public sealed class BrokerChannel
     public string Consume(string queueName, string consumerTag, bool noAck, bool exclusive, Action<string> registered)
     {
         ArgumentNullException.ThrowIfNull(registered);
+        if (DirectReply.IsPseudoQueue(queueName))
+        {
+            return ConsumeReplies(consumerTag, noAck, registered);
+        }
+
         Authorize(Permission.Read, "queue", QueueName(queueName));
         var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
         _vhost.CheckExclusiveAccess(queue, ConnectionId);
@@ -353,9 +414,9 @@ public sealed class BrokerChannel
         long prefetchBytes;
         lock (_gate)
         {
-            if (_consumers.ContainsKey(tag))
+            if (_consumers.ContainsKey(tag) || _replyConsumer?.Tag == tag)
             {
-                throw new BrokerException(BrokerErrorKind.NotAllowed, $"attempt to reuse consumer tag '{tag}'");
+                throw ReusedTag(tag);
             }
 
             prefetchCount = _consumerPrefetchCount;
@@ -378,12 +439,51 @@ public sealed class BrokerChannel
         return tag;
     }
 
+    /// <summary>
+    /// Starts this channel's consumer of direct replies. Its deliveries need no ack, and it has a reply
+    /// name once it exists, so RabbitMQ's refusals come first and in its order: a tag in use, manual
+    /// ack, a second reply consumer.
+    /// </summary>
+    private string ConsumeReplies(string consumerTag, bool noAck, Action<string> registered)
+    {
+        var tag = consumerTag.Length > 0 ? consumerTag : "amq.ctag-" + RandomTag();
+        lock (_gate)
+        {
+            if (_consumers.ContainsKey(tag))
+            {
+                throw ReusedTag(tag);
+            }
+
+            if (!noAck)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, "reply consumer cannot acknowledge");
+            }
+
+            if (_replyConsumer is not null)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, "reply consumer already set");
+            }
+
+            // Nothing can be delivered before consume-ok: nobody knows the name until a request carries it.
+            _replyConsumer = _vhost.Replies.Register(tag, this);
+        }
+
+        registered(tag);
+        return tag;
+    }
+
     /// <summary>Stops a consumer; what it was delivered stays unacked on the channel. False when no consumer has that tag.</summary>
     public bool Cancel(string consumerTag)
     {
         Consumer? consumer;
         lock (_gate)
         {
+            if (_replyConsumer?.Tag == consumerTag)
+            {
+                StopRepliesLocked();
+                return true;
+            }
+
             if (!_consumers.Remove(consumerTag, out consumer))
             {
                 return false;
@@ -433,6 +533,7 @@ public sealed class BrokerChannel
             _closed = true;
             consumers = [.. _consumers.Values];
             _consumers.Clear();
+            StopRepliesLocked();
             unsettled = TakeAllLocked();
             if (_transaction is not null)
             {
@@ -483,6 +584,25 @@ public sealed class BrokerChannel
             }
 
             _events.Deliver(new Delivery(consumer.Tag, tag, entry.Redelivered, message));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A direct reply for <paramref name="consumer"/>, from the replier's thread. Sent even while the
+    /// client's socket lags: a reply has nowhere to wait, and the output's own bound still stops a
+    /// requester that never reads. False once that consumer is gone.
+    /// </summary>
+    internal bool DeliverReply(ReplyConsumer consumer, BrokerMessage message)
+    {
+        lock (_gate)
+        {
+            if (_closed || _replyConsumer != consumer)
+            {
+                return false;
+            }
+
+            _events.Deliver(new Delivery(consumer.Tag, ++_lastDeliveryTag, Redelivered: false, message));
             return true;
         }
     }
@@ -558,6 +678,8 @@ public sealed class BrokerChannel
             throw Refused("exchange", exchange.Length == 0 ? "amq.default" : exchange);
         }
     }
+
+    private static BrokerException ReusedTag(string tag) => new(BrokerErrorKind.NotAllowed, $"attempt to reuse consumer tag '{tag}'");
 
     private BrokerException Refused(string kind, string resource) =>
         new(BrokerErrorKind.AccessRefused, $"access to {kind} '{resource}' in vhost '{_vhost.Name}' refused for user '{User}'");
@@ -709,6 +831,16 @@ public sealed class BrokerChannel
             default:
                 queue.Ack(entries);
                 break;
+        }
+    }
+
+    /// <summary>The reply name stops routing at once; a reply already looked up finds the consumer gone in <see cref="DeliverReply"/>.</summary>
+    private void StopRepliesLocked()
+    {
+        if (_replyConsumer is { } replies)
+        {
+            _vhost.Replies.Remove(replies);
+            _replyConsumer = null;
         }
     }
 
