@@ -45,8 +45,13 @@ public sealed class DotnetProcess : IAsyncDisposable
     public long DroppedTailBytes => Interlocked.Read(ref _droppedTailBytes);
 
     /// <summary>Starts <paramref name="assemblyFileName"/> from the directory the tests run in.</summary>
-    public static DotnetProcess Start(string assemblyFileName, params string[] arguments)
+    public static DotnetProcess Start(string assemblyFileName, params string[] arguments) =>
+        Start(assemblyFileName, new Dictionary<string, string>(), arguments);
+
+    /// <summary>As <see cref="Start(string, string[])"/>, with <paramref name="environment"/> added to the inherited environment.</summary>
+    public static DotnetProcess Start(string assemblyFileName, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(arguments);
         var assembly = Path.Combine(AppContext.BaseDirectory, assemblyFileName);
         if (!File.Exists(assembly))
@@ -68,6 +73,11 @@ public sealed class DotnetProcess : IAsyncDisposable
         }
 
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
         return new DotnetProcess(process);
     }

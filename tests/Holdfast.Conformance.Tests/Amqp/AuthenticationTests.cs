@@ -2,6 +2,7 @@ using System.Net;
 using Holdfast.Amqp.Connection;
 using Holdfast.Conformance.Tests.Support;
 using Holdfast.Testing;
+using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
 namespace Holdfast.Conformance.Tests.Amqp;
@@ -29,6 +30,40 @@ public sealed class AuthenticationTests
 
         Assert.True(Exceptions.Find<AuthenticationFailureException>(failure) is not null, failure.ToString());
         await Eventually.TrueAsync(() => broker.Server.Amqp.ConnectionCount == 0, TimeSpan.FromSeconds(5), "refused connection forgotten");
+    }
+
+    [Fact]
+    public async Task The_real_client_logs_in_with_amqplain_and_the_connection_works()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        var amqplain = new AmqplainMechanismFactory();
+        var factory = broker.Factory();
+        factory.AuthMechanisms = [amqplain];
+
+        await using var connection = await factory.CreateConnectionAsync();
+
+        Assert.Equal(1, amqplain.Instances);
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        var queue = (await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true)).QueueName;
+        await channel.BasicPublishAsync(string.Empty, queue, mandatory: true, new BasicProperties(), "via amqplain"u8.ToArray());
+        var got = await channel.BasicGetAsync(queue, autoAck: true);
+        Assert.Equal("via amqplain"u8.ToArray(), got!.Body.ToArray());
+    }
+
+    [Fact]
+    public async Task A_wrong_password_over_amqplain_is_refused_with_403()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        var amqplain = new AmqplainMechanismFactory();
+        var factory = broker.Factory(password: "not-guest");
+        factory.AuthMechanisms = [amqplain];
+
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => factory.CreateConnectionAsync());
+
+        Assert.Equal(1, amqplain.Instances);
+        var refused = Exceptions.Find<AuthenticationFailureException>(failure);
+        Assert.True(refused is not null, failure.ToString());
+        Assert.Contains("ACCESS_REFUSED", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -71,6 +71,25 @@ public sealed class ConnectionLifecycleTests
     }
 
     [Fact]
+    public async Task A_client_that_asks_zero_for_every_tune_value_gets_the_server_defaults_2047_channels_128_KiB_frames_and_a_60_s_heartbeat()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        var factory = broker.Factory();
+
+        // Zero means "no limit of my own": the client takes the server's connection.tune values as they are.
+        // (The client's own default heartbeat request is also 60 s, so it would not tell ours from its.)
+        factory.RequestedChannelMax = 0;
+        factory.RequestedFrameMax = 0;
+        factory.RequestedHeartbeat = TimeSpan.Zero;
+        await using var connection = await factory.CreateConnectionAsync();
+
+        Assert.Equal((ushort)2047, connection.ChannelMax);
+        Assert.Equal(131072u, connection.FrameMax);
+        Assert.Equal(TimeSpan.FromSeconds(60), connection.Heartbeat);
+        await connection.CloseAsync();
+    }
+
+    [Fact]
     public async Task An_unknown_virtual_host_is_refused_with_530()
     {
         await using var broker = await InProcessBroker.StartAsync();

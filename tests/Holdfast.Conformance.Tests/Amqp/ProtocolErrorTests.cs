@@ -1,6 +1,8 @@
+using System.Buffers.Binary;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Framing;
 using Holdfast.Conformance.Tests.Support;
+using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
 namespace Holdfast.Conformance.Tests.Amqp;
@@ -129,6 +131,62 @@ public sealed class ProtocolErrorTests
     }
 
     [Fact]
+    public async Task Arguments_nested_past_the_codecs_depth_limit_get_connection_close_502_and_leave_other_connections_alone()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var healthy = await broker.Factory().CreateConnectionAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+        await socket.SendMethodAsync(1, new ChannelOpen(ShortString.Empty));
+        await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+
+        // queue.declare "deep" whose arguments table holds tables one level past the limit. The codec's own
+        // writer refuses to build such a table, so the bytes are put together here.
+        byte[] arguments = [0, 0, 4, .. "deep"u8, 0, .. TableNested(FieldTable.MaxDepth + 1)];
+        await socket.SendAsync(MethodFrame(1, AmqpMethodId.QueueDeclare, arguments));
+
+        var close = (await socket.ExpectMethodAsync(AmqpMethodId.ConnectionClose)).AsConnectionClose();
+        Assert.Equal((ushort)ReplyCode.SyntaxError, close.ReplyCode);
+        Assert.StartsWith("SYNTAX_ERROR - ", close.ReplyText.ToString(), StringComparison.Ordinal);
+        Assert.Equal((ushort)AmqpClassId.Queue, close.ClassId);
+        Assert.Equal(AmqpMethodInfo.MethodIndexOf(AmqpMethodId.QueueDeclare), close.MethodId);
+        await socket.SendMethodAsync(0, default(ConnectionCloseOk));
+        await socket.ReadToEndAsync(TimeSpan.FromSeconds(5));
+
+        await AssertRoundTripAsync(healthy);
+    }
+
+    [Theory]
+    [InlineData("an unknown method of a known class on an open channel", 1, 60, 255)]
+    [InlineData("an unknown class on an open channel", 1, 99, 10)]
+    [InlineData("an unknown method on channel 0", 0, 10, 255)]
+    [InlineData("basic.deliver, which only servers send", 1, 60, 60)]
+    public async Task A_method_the_server_cannot_take_gets_connection_close_503_and_leaves_other_connections_alone(string what, int channel, int classId, int methodId)
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var healthy = await broker.Factory().CreateConnectionAsync();
+        await using var socket = await RawAmqpSocket.ConnectAsync(broker.Port);
+        await socket.HandshakeAsync();
+        await socket.SendMethodAsync(1, new ChannelOpen(ShortString.Empty));
+        await socket.ExpectMethodAsync(AmqpMethodId.ChannelOpenOk);
+
+        // Arguments that would decode as basic.deliver's (consumer tag, delivery tag, redelivered, exchange, routing key).
+        byte[] arguments = [1, (byte)'t', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, (byte)'q'];
+        var id = (AmqpMethodId)(((uint)classId << 16) | (uint)methodId);
+        await socket.SendAsync(MethodFrame((ushort)channel, id, arguments));
+
+        var close = (await socket.ExpectMethodAsync(AmqpMethodId.ConnectionClose)).AsConnectionClose();
+        Assert.True(close.ReplyCode == (ushort)ReplyCode.CommandInvalid, $"{what}: {close.ReplyCode} {close.ReplyText}");
+        Assert.StartsWith("COMMAND_INVALID - ", close.ReplyText.ToString(), StringComparison.Ordinal);
+        Assert.Equal(classId, close.ClassId);
+        Assert.Equal(methodId, close.MethodId);
+        await socket.SendMethodAsync(0, default(ConnectionCloseOk));
+        await socket.ReadToEndAsync(TimeSpan.FromSeconds(5));
+
+        await AssertRoundTripAsync(healthy);
+    }
+
+    [Fact]
     public async Task Amqplain_credentials_are_accepted()
     {
         await using var broker = await InProcessBroker.StartAsync();
@@ -146,5 +204,44 @@ public sealed class ProtocolErrorTests
         await socket.SendMethodAsync(0, new ConnectionStartOk(FieldTable.Empty, "AMQPLAIN", new LongString(encoded.AsMemory(4)), "en_US"));
 
         await socket.ExpectMethodAsync(AmqpMethodId.ConnectionTune);
+    }
+
+    /// <summary>A method frame around any class and method id and argument bytes, framed correctly.</summary>
+    private static byte[] MethodFrame(ushort channel, AmqpMethodId id, ReadOnlySpan<byte> arguments)
+    {
+        var frame = new byte[AmqpFrame.OverheadLength + 4 + arguments.Length];
+        frame[0] = (byte)FrameType.Method;
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(1), channel);
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(3), (uint)(4 + arguments.Length));
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(AmqpFrame.HeaderLength), (uint)id);
+        arguments.CopyTo(frame.AsSpan(AmqpFrame.HeaderLength + 4));
+        frame[^1] = AmqpConstants.FrameEnd;
+        return frame;
+    }
+
+    /// <summary>A field table (length-prefixed) whose one entry "n" is a table, and so on <paramref name="levels"/> tables deep.</summary>
+    private static byte[] TableNested(int levels)
+    {
+        byte[] table = [0, 0, 0, 0];
+        for (int level = 0; level < levels; level++)
+        {
+            byte[] entry = [1, (byte)'n', (byte)'F', .. table];
+            table = new byte[4 + entry.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(table, (uint)entry.Length);
+            entry.CopyTo(table, 4);
+        }
+
+        return table;
+    }
+
+    /// <summary>A confirmed publish and a get on a fresh channel: the connection works end to end.</summary>
+    private static async Task AssertRoundTripAsync(IConnection connection)
+    {
+        Assert.True(connection.IsOpen);
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        var queue = (await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true)).QueueName;
+        await channel.BasicPublishAsync(string.Empty, queue, mandatory: true, new RabbitMQ.Client.BasicProperties(), "still here"u8.ToArray());
+        var got = await channel.BasicGetAsync(queue, autoAck: true);
+        Assert.Equal("still here"u8.ToArray(), got!.Body.ToArray());
     }
 }

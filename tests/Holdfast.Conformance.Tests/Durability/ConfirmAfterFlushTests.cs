@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Holdfast.Storage;
 using Holdfast.Testing;
 using RabbitMQ.Client;
@@ -69,5 +70,59 @@ public sealed class ConfirmAfterFlushTests
 
         // A nack, not a return: the message was routed, and refused because it could not be stored.
         Assert.False(failure.IsReturn);
+    }
+
+    [Fact]
+    public async Task Publishes_made_durable_by_one_fsync_are_confirmed_together_with_a_multiple_ack()
+    {
+        const int Publishes = 10;
+        var device = new FaultyDevice();
+        await using var broker = await DurableBroker.StartAsync(new StoreOptions { Device = device, DefaultFlushPolicy = FlushPolicy.Sync, SegmentSizeBytes = 1 << 20 });
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+
+        // Confirms on, tracking off: the client raises BasicAcksAsync for each basic.ack as it arrives instead of folding them into the publishes.
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false));
+        await channel.QueueDeclareAsync("batched", durable: true, exclusive: false, autoDelete: false);
+        var acks = new ConcurrentQueue<(ulong DeliveryTag, bool Multiple)>();
+        int nacks = 0;
+        channel.BasicAcksAsync += (_, e) => { acks.Enqueue((e.DeliveryTag, e.Multiple)); return Task.CompletedTask; };
+        channel.BasicNacksAsync += (_, _) => { Interlocked.Increment(ref nacks); return Task.CompletedTask; };
+
+        // The first publish's fsync is held; the others arrive meanwhile and wait for the next group commit.
+        var stall = device.StallNextFsync();
+        await channel.BasicPublishAsync(string.Empty, "batched", mandatory: true, new BasicProperties { Persistent = true }, BitConverter.GetBytes(1));
+        await stall.WaitUntilHeldAsync();
+        for (int i = 2; i <= Publishes; i++)
+        {
+            await channel.BasicPublishAsync(string.Empty, "batched", mandatory: true, new BasicProperties { Persistent = true }, BitConverter.GetBytes(i));
+        }
+
+        // basic.qos-ok comes back only after the broker has taken every publish sent before it on this channel.
+        await channel.BasicQosAsync(0, 1, false);
+        Assert.Empty(acks);
+
+        stall.Release();
+        await Eventually.TrueAsync(() => Covered(acks).Count == Publishes, TimeSpan.FromSeconds(10), $"acks covering all {Publishes} publishes");
+
+        var received = acks.ToArray();
+        Assert.True(received.Any(a => a.Multiple), $"no multiple=true ack among {string.Join(", ", received)}");
+        Assert.Equal(Enumerable.Range(1, Publishes).Select(i => (ulong)i), Covered(acks).Order());
+        Assert.Equal(0, Volatile.Read(ref nacks));
+        Assert.Equal((uint)Publishes, (await channel.QueueDeclarePassiveAsync("batched")).MessageCount);
+    }
+
+    /// <summary>The delivery tags the acks so far confirm: a multiple ack covers every tag up to its own.</summary>
+    private static HashSet<ulong> Covered(IEnumerable<(ulong DeliveryTag, bool Multiple)> acks)
+    {
+        var covered = new HashSet<ulong>();
+        foreach (var (tag, multiple) in acks)
+        {
+            for (ulong t = multiple ? 1 : tag; t <= tag; t++)
+            {
+                covered.Add(t);
+            }
+        }
+
+        return covered;
     }
 }

@@ -48,6 +48,8 @@ public sealed class PermissionTests
             await c.BasicPublishAsync("other.in", "k", "x"u8.ToArray());
             await c.BasicQosAsync(0, 1, false); // a round trip, so the refusal of the publish has arrived
         }, "access to exchange 'other.in' in vhost '/' refused for user 'app'");
+        await AssertRefused(connection, c => c.BasicConsumeAsync("other.q", autoAck: true, new AsyncEventingBasicConsumer(c)), "access to queue 'other.q' in vhost '/' refused for user 'app'");
+        await AssertRefused(connection, c => c.ExchangeDeclareAsync("other.out", ExchangeType.Fanout), "access to exchange 'other.out' in vhost '/' refused for user 'app'");
 
         // The connection survived every refusal.
         await using var last = await connection.CreateChannelAsync();
@@ -105,5 +107,10 @@ public sealed class PermissionTests
         Assert.Equal(403, closed.ShutdownReason!.ReplyCode);
         Assert.Contains(reason, closed.ShutdownReason.ReplyText, StringComparison.Ordinal);
         Assert.True(connection.IsOpen);
+
+        // The refusal closed only that channel: a new one on the same connection gets answers.
+        await using var next = await connection.CreateChannelAsync();
+        await next.BasicQosAsync(0, 1, false);
+        Assert.True(next.IsOpen);
     }
 }
