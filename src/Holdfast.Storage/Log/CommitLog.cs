@@ -572,6 +572,7 @@ internal sealed class CommitLog : IDisposable
         }
 
         var deleted = false;
+        Segment? holdingStart = null;
         foreach (var segment in segments)
         {
             if (segment.BasePosition >= position)
@@ -586,14 +587,21 @@ internal sealed class CommitLog : IDisposable
                     _segments.Remove(segment);
                 }
             }
-            else if (segment.File.Length > position - segment.BasePosition)
+            else
             {
-                segment.File.SetLength(position - segment.BasePosition);
-                segment.File.Flush();
-                lock (_gate)
-                {
-                    segment.EndPosition = position;
-                }
+                holdingStart = segment;
+            }
+        }
+
+        // Only the segment the failed batch began in is cut: the ones before it are closed (a reused
+        // one's file runs past its data, which is not a tail to cut), and may be being reclaimed.
+        if (holdingStart is not null && holdingStart.File.Length > position - holdingStart.BasePosition)
+        {
+            holdingStart.File.SetLength(position - holdingStart.BasePosition);
+            holdingStart.File.Flush();
+            lock (_gate)
+            {
+                holdingStart.EndPosition = position;
             }
         }
 

@@ -190,10 +190,11 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
                 if (segment == segments.Last)
                 {
                     // A torn tail: the crash interrupted this write, so it was never confirmed under Sync.
-                    // In a reused file the torn bytes end where the previous life shows; the file keeps
-                    // its size (appends overwrite them), as nothing there can pass for a record here.
+                    // A reused file whose data ends exactly where its previous life shows keeps its size
+                    // (appends overwrite the old records); torn bytes are cut off with everything after
+                    // them, so that no later open finds them again and reports them a second time.
                     var tornEnd = scan.StaleFrom >= 0 ? scan.StaleFrom : scan.End;
-                    if (scan.StaleFrom < 0)
+                    if (tornEnd > scan.ValidEnd)
                     {
                         segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
                         segment.File.Flush();

@@ -134,6 +134,49 @@ public sealed class SegmentReuseTests : IDisposable
             var survivors = ReadIds(store, queue, live.Except(confirmed).ToArray());
             Assert.Equal(Ids(200, survivors.Count), survivors);
         }
+
+        // The torn bytes were cut once: a clean restart finds nothing to cut and nothing corrupt.
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Equal(0, store.Recovery.BytesTruncated);
+            Assert.Empty(store.Recovery.CorruptRecords);
+        }
+    }
+
+    [Fact]
+    public async Task A_torn_write_over_old_records_is_cut_once_and_not_found_again()
+    {
+        var device = new FaultyDevice();
+        long[] confirmed;
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+            confirmed = await AppendAsync(store, queue, firstId: 100, count: 2);
+            for (var id = 200; id < 203; id++)
+            {
+                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
+            }
+
+            // All three unsynced appends reach the disk, the last torn ten bytes in, over the old records.
+            var last = LastSegment(device).Path;
+            device = device.Crash((path, writes) => path == last && writes.Count > 0 ? new KeptWrites(writes.Count, 10) : KeptWrites.None);
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.True(store.Recovery.BytesTruncated > 0, "the torn append is cut");
+            Assert.Empty(store.Recovery.CorruptRecords);
+            var queue = store.FindQueue("q")!;
+            Assert.Equal(Ids(100, 2).Concat(Ids(200, 2)).ToList(), ReadIds(store, queue, store.ListLive(queue).Select(e => e.Seq).ToArray()));
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Equal(0, store.Recovery.BytesTruncated);
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(4, store.ListLive(store.FindQueue("q")!).Count);
+        }
     }
 
     [Fact]
