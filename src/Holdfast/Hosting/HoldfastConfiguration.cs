@@ -13,7 +13,8 @@ namespace Holdfast.Hosting;
 /// <c>HOLDFAST_</c> (<c>HOLDFAST_AMQP__PORT=5673</c>), then options given on the command line.
 /// </summary>
 /// <remarks>
-/// Keys: <c>DataDir</c>, <c>Flush</c> (sync | interval | async), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
+/// Keys (all listed with defaults in docs/configuration.md): <c>DataDir</c>, <c>Flush</c> (sync | interval | async),
+/// <c>Storage:SegmentSizeBytes</c> (1 GiB), <c>Storage:SpareSegmentFiles</c> (2), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
 /// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
 /// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
