@@ -189,18 +189,14 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             {
                 if (segment == segments.Last)
                 {
-                    // A torn tail: the crash interrupted this write, so it was never confirmed under Sync.
-                    // A reused file whose data ends exactly where its previous life shows keeps its size
-                    // (appends overwrite the old records); torn bytes are cut off with everything after
-                    // them, so that no later open finds them again and reports them a second time.
-                    var tornEnd = scan.StaleFrom >= 0 ? scan.StaleFrom : scan.End;
-                    if (tornEnd > scan.ValidEnd)
-                    {
-                        segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
-                        segment.File.Flush();
-                    }
-
-                    truncated += tornEnd - scan.ValidEnd;
+                    // Everything past the last whole record goes. A torn tail: the crash interrupted
+                    // this write, so it was never confirmed under Sync. In a reused file, its previous
+                    // life too: a disk may write pages out of order, so unsynced records of this life
+                    // can sit intact past an old one, and left in place a later open could replay them
+                    // (an ack, a purge) over the appends that reuse their sequence numbers.
+                    truncated += TornBytes(segment, scan);
+                    segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
+                    segment.File.Flush();
                 }
                 else
                 {
@@ -212,6 +208,27 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
         }
 
         return (records, truncated);
+    }
+
+    /// <summary>
+    /// Bytes of a record of this life cut short by the crash. Where a reused file's old records follow,
+    /// only a record begun at the end of the data counts (its header names that position); otherwise
+    /// the data simply ended inside an old record, and nothing was torn.
+    /// </summary>
+    private static long TornBytes(Segment segment, SegmentScan scan)
+    {
+        if (scan.StaleFrom < 0)
+        {
+            return scan.End - scan.ValidEnd;
+        }
+
+        Span<byte> header = stackalloc byte[RecordFormat.HeaderSize];
+        var read = segment.File.Read(scan.ValidEnd - segment.BasePosition, header);
+        var begunHere = read == header.Length
+            && RecordFormat.PeekPayloadLength(header, int.MaxValue, out var headerSize) >= 0
+            && headerSize == RecordFormat.HeaderSize
+            && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) == scan.ValidEnd;
+        return begunHere ? scan.StaleFrom - scan.ValidEnd : 0;
     }
 
     /// <summary>Searches the log before the checkpoint for messages whose index entry was damaged.</summary>

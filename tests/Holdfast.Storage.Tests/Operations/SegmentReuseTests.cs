@@ -75,13 +75,15 @@ public sealed class SegmentReuseTests : IDisposable
         }
 
         var last = LastSegment(device);
+        var lengthAtCrash = device.ReadAllBytes(last.Path).Length;
         await using (var store = await MessageStore.OpenAsync(Options(device)))
         {
             Assert.Empty(store.Recovery.CorruptRecords);
             Assert.Equal(0, store.Recovery.BytesTruncated);
             Assert.True(
-                device.ReadAllBytes(last.Path).Length > store.Recovery.LogEnd - last.Base + RecordFormat.HeaderSize,
-                "the reused segment should still hold its previous life past the recovered end");
+                lengthAtCrash > store.Recovery.LogEnd - last.Base + RecordFormat.HeaderSize,
+                "the reused segment should have held its previous life past the recovered end");
+            Assert.Equal(store.Recovery.LogEnd - last.Base, device.ReadAllBytes(last.Path).Length);
 
             var queue = store.FindQueue("q")!;
             Assert.Equal(Ids(100, 3), ReadIds(store, queue, confirmed));
@@ -158,9 +160,9 @@ public sealed class SegmentReuseTests : IDisposable
                 await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
             }
 
-            // All three unsynced appends reach the disk, the last torn ten bytes in, over the old records.
+            // All three unsynced appends reach the disk, the last torn inside its body, over the old records.
             var last = LastSegment(device).Path;
-            device = device.Crash((path, writes) => path == last && writes.Count > 0 ? new KeptWrites(writes.Count, 10) : KeptWrites.None);
+            device = device.Crash((path, writes) => path == last && writes.Count > 0 ? new KeptWrites(writes.Count, 100) : KeptWrites.None);
         }
 
         await using (var store = await MessageStore.OpenAsync(Options(device)))
@@ -180,7 +182,92 @@ public sealed class SegmentReuseTests : IDisposable
     }
 
     [Fact]
-    public async Task A_reused_file_keeps_its_size_through_a_clean_restart_on_the_real_file_system()
+    public async Task Unsynced_records_left_past_an_old_record_by_out_of_order_writeback_never_come_back()
+    {
+        // Two-page records, eight to a segment: a record's pages can reach the disk or not, whole.
+        const int body = 8192 - RecordFormat.HeaderSize - 14;
+        var device = new FaultyDevice();
+        string path;
+        long segmentBase, end, ackedSeq;
+        byte[] beforeUnsynced;
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { SegmentSizeBytes = 64 * 1024 }))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 40, bodySize: body);
+            var id = 100;
+            while (store.GetStatistics().SegmentsReused == 0)
+            {
+                await AppendAsync(store, queue, id++, 1, body);
+            }
+
+            await AppendAsync(store, queue, id, 2, body);
+            (path, segmentBase) = LastSegment(device);
+            end = store.GetStatistics().WrittenEnd;
+            beforeUnsynced = device.ReadAllBytes(path);
+
+            // Unsynced: two messages, then the ack of the second.
+            await store.AppendAsync([queue], TestPayload.Make(900, body), policy: FlushPolicy.Async);
+            var one = new long[1];
+            await store.AppendAsync([queue], TestPayload.Make(901, body), one, FlushPolicy.Async);
+            ackedSeq = one[0];
+            await store.AckAsync(queue, ackedSeq, FlushPolicy.Async);
+
+            // The power goes after the disk wrote the second message and the ack, but not the first.
+            device = device.Crash((_, writes) => KeptWrites.All(writes));
+        }
+
+        var offset = (int)(end - segmentBase);
+        Assert.Equal(RecordCheck.Stale, RecordFormat.Check(beforeUnsynced.AsSpan(offset, 8192), int.MaxValue, end, out _));
+        using (var file = device.Open(path, create: false))
+        {
+            file.Write(offset, beforeUnsynced.AsSpan(offset, 8192));
+            file.Flush();
+        }
+
+        long reusedSeq;
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { SegmentSizeBytes = 64 * 1024 }))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(end, store.Recovery.LogEnd);
+            var queue = store.FindQueue("q")!;
+            await AppendAsync(store, queue, 500, 1, body);
+            reusedSeq = (await AppendAsync(store, queue, 501, 1, body))[0];
+            Assert.Equal(ackedSeq, reusedSeq);
+        }
+
+        // The ack written for the lost first life of that sequence number must not take the confirmed message.
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { SegmentSizeBytes = 64 * 1024 }))
+        {
+            Assert.Equal(new List<int> { 501 }, ReadIds(store, store.FindQueue("q")!, [reusedSeq]));
+        }
+    }
+
+    [Fact]
+    public async Task A_clean_restart_whose_data_ends_inside_an_old_record_reports_nothing_torn()
+    {
+        var device = new FaultyDevice();
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+
+            // Smaller records than the previous life's: the data ends partway into an old one.
+            var id = 100;
+            while (store.GetStatistics().SegmentsReused == 0)
+            {
+                await AppendAsync(store, queue, id++, 1, bodySize: 333);
+            }
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            Assert.Equal(0, store.Recovery.BytesTruncated);
+        }
+    }
+
+    [Fact]
+    public async Task A_reused_segment_keeps_its_size_while_in_use_and_is_cut_to_its_data_at_the_next_open()
     {
         var options = new StoreOptions { Directory = _dir.Path, SegmentSizeBytes = 64 * 1024, AutoCompact = false, CheckpointEveryBytes = long.MaxValue };
         long[] seqs;
@@ -205,7 +292,7 @@ public sealed class SegmentReuseTests : IDisposable
         {
             Assert.Empty(store.Recovery.CorruptRecords);
             Assert.Equal(0, store.Recovery.BytesTruncated);
-            Assert.Equal(size, new FileInfo(path).Length);
+            Assert.Equal(store.Recovery.LogEnd - long.Parse(Path.GetFileNameWithoutExtension(path), System.Globalization.CultureInfo.InvariantCulture), new FileInfo(path).Length);
             Assert.Equal(Ids(1000, 70), ReadIds(store, store.FindQueue("q")!, seqs));
         }
     }
