@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Testing;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -404,17 +405,7 @@ public sealed class BrokerCrashTests(ITestOutputHelper output) : IDisposable
         return end > 0 ? line["holdfast: ".Length..end] : line;
     }
 
-    private static ConnectionFactory Factory(int port) => new()
-    {
-        HostName = "127.0.0.1",
-        Port = port,
-        UserName = "guest",
-        Password = "guest",
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(10),
-        ContinuationTimeout = TimeSpan.FromSeconds(10),
-    };
+    private static ConnectionFactory Factory(int port) => LoopbackClient.Factory(port, TimeSpan.FromSeconds(10));
 
     /// <summary>
     /// Set just before the SIGKILL: failures after it are the crash, failures before it are bugs. Marked

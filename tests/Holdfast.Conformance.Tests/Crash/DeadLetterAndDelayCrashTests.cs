@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Testing;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -574,17 +575,7 @@ public sealed class DeadLetterAndDelayCrashTests(ITestOutputHelper output) : IDi
 
     private static string Sample(List<string> items) => string.Join(", ", items.Take(10));
 
-    private static ConnectionFactory Factory(int port) => new()
-    {
-        HostName = "127.0.0.1",
-        Port = port,
-        UserName = "guest",
-        Password = "guest",
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(10),
-        ContinuationTimeout = TimeSpan.FromSeconds(10),
-    };
+    private static ConnectionFactory Factory(int port) => LoopbackClient.Factory(port, TimeSpan.FromSeconds(10));
 
     private sealed class Killed
     {

@@ -1,4 +1,5 @@
 using Holdfast.Amqp.Connection;
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Hosting;
 using Holdfast.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -58,18 +59,8 @@ internal sealed class DurableBroker : IAsyncDisposable
         }
     }
 
-    public ConnectionFactory Factory(string user = "guest", string password = "guest", string virtualHost = "/") => new()
-    {
-        HostName = "127.0.0.1",
-        Port = Port,
-        UserName = user,
-        Password = password,
-        VirtualHost = virtualHost,
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        ContinuationTimeout = TimeSpan.FromSeconds(5),
-    };
+    public ConnectionFactory Factory(string user = "guest", string password = "guest", string virtualHost = "/") =>
+        LoopbackClient.Factory(Port, TimeSpan.FromSeconds(5), user, password, virtualHost);
 
     public async ValueTask DisposeAsync() => await StopAsync();
 }

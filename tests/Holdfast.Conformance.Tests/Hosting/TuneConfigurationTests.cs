@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Hosting;
 using Holdfast.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -75,20 +76,14 @@ public sealed partial class TuneConfigurationTests : IDisposable
     }
 
     /// <summary>A client that asks 0 for every tune value: "no limit of mine", so it takes the server's as they are.</summary>
-    private static ConnectionFactory AcceptingFactory(int port) => new()
+    private static ConnectionFactory AcceptingFactory(int port)
     {
-        HostName = "127.0.0.1",
-        Port = port,
-        UserName = "guest",
-        Password = "guest",
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        ContinuationTimeout = TimeSpan.FromSeconds(5),
-        RequestedChannelMax = 0,
-        RequestedFrameMax = 0,
-        RequestedHeartbeat = TimeSpan.Zero,
-    };
+        var factory = LoopbackClient.Factory(port, TimeSpan.FromSeconds(5));
+        factory.RequestedChannelMax = 0;
+        factory.RequestedFrameMax = 0;
+        factory.RequestedHeartbeat = TimeSpan.Zero;
+        return factory;
+    }
 
     [GeneratedRegex(@"^holdfast: ready: AMQP on (?<plain>[^;\s]+);", RegexOptions.CultureInvariant)]
     private static partial Regex ReadyLine();

@@ -87,19 +87,8 @@ internal sealed class InProcessBroker : IAsyncDisposable
         return new InProcessBroker(directory, server);
     }
 
-    public ConnectionFactory Factory(string user = "guest", string password = "guest", string virtualHost = "/") => new()
-    {
-        HostName = _host,
-        Port = Port,
-        UserName = user,
-        Password = password,
-        VirtualHost = virtualHost,
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        ContinuationTimeout = TimeSpan.FromSeconds(5),
-        ClientProvidedName = "conformance",
-    };
+    public ConnectionFactory Factory(string user = "guest", string password = "guest", string virtualHost = "/") =>
+        LoopbackClient.Factory(Port, TimeSpan.FromSeconds(5), user, password, virtualHost, _host, name: "conformance");
 
     public async ValueTask DisposeAsync()
     {

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Holdfast.Amqp.Connection;
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Hosting;
 using Holdfast.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -152,18 +153,7 @@ internal sealed class TlsBroker : IAsyncDisposable
 
     public ConnectionFactory PlainFactory() => PlainFactory(PlainPort);
 
-    public static ConnectionFactory PlainFactory(int port) => new()
-    {
-        HostName = "127.0.0.1",
-        Port = port,
-        UserName = "guest",
-        Password = "guest",
-        AutomaticRecoveryEnabled = false,
-        TopologyRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        ContinuationTimeout = TimeSpan.FromSeconds(5),
-        ClientProvidedName = "tls-conformance",
-    };
+    public static ConnectionFactory PlainFactory(int port) => LoopbackClient.Factory(port, TimeSpan.FromSeconds(5), name: "tls-conformance");
 
     public async ValueTask DisposeAsync() => await Server.DisposeAsync();
 }
