@@ -60,16 +60,9 @@ public sealed class SegmentReuseTests : IDisposable
         long[] confirmed;
         await using (var store = await MessageStore.OpenAsync(Options(device)))
         {
-            var queue = await store.DeclareQueueAsync("q");
-            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
-            confirmed = await AppendAsync(store, queue, firstId: 100, count: 3);
-            Assert.Equal(1, store.GetStatistics().SegmentsReused);
-
             // Written, never synced: the crash takes these back, and the old records behind them show.
-            for (var id = 200; id < 203; id++)
-            {
-                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
-            }
+            confirmed = await ReuseThenLeaveUnsyncedAsync(store, confirmedCount: 3, unsyncedCount: 3);
+            Assert.Equal(1, store.GetStatistics().SegmentsReused);
 
             device = device.Crash();
         }
@@ -113,13 +106,7 @@ public sealed class SegmentReuseTests : IDisposable
         long[] confirmed;
         await using (var store = await MessageStore.OpenAsync(Options(device)))
         {
-            var queue = await store.DeclareQueueAsync("q");
-            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
-            confirmed = await AppendAsync(store, queue, firstId: 100, count: 2);
-            for (var id = 200; id < 204; id++)
-            {
-                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
-            }
+            confirmed = await ReuseThenLeaveUnsyncedAsync(store, confirmedCount: 2, unsyncedCount: 4);
 
             // Keeps a random prefix of the unsynced writes, the last one torn at a random byte.
             device = device.Crash(new Random(seed));
@@ -149,16 +136,9 @@ public sealed class SegmentReuseTests : IDisposable
     public async Task A_torn_write_over_old_records_is_cut_once_and_not_found_again()
     {
         var device = new FaultyDevice();
-        long[] confirmed;
         await using (var store = await MessageStore.OpenAsync(Options(device)))
         {
-            var queue = await store.DeclareQueueAsync("q");
-            await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
-            confirmed = await AppendAsync(store, queue, firstId: 100, count: 2);
-            for (var id = 200; id < 203; id++)
-            {
-                await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
-            }
+            await ReuseThenLeaveUnsyncedAsync(store, confirmedCount: 2, unsyncedCount: 3);
 
             // All three unsynced appends reach the disk, the last torn inside its body, over the old records.
             var last = LastSegment(device).Path;
@@ -340,6 +320,24 @@ public sealed class SegmentReuseTests : IDisposable
         await store.AckAsync(queue, seqs);
         await store.CheckpointAsync();
         await store.CheckpointAsync();
+    }
+
+    /// <summary>
+    /// Fills and reclaims a segment, appends <paramref name="confirmedCount"/> confirmed messages (ids
+    /// from 100) into the reused file that follows, then <paramref name="unsyncedCount"/> written but
+    /// never synced (ids from 200), over its old records. Returns the confirmed messages' sequence numbers.
+    /// </summary>
+    private static async Task<long[]> ReuseThenLeaveUnsyncedAsync(MessageStore store, int confirmedCount, int unsyncedCount)
+    {
+        var queue = await store.DeclareQueueAsync("q");
+        await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+        var confirmed = await AppendAsync(store, queue, firstId: 100, count: confirmedCount);
+        for (var id = 200; id < 200 + unsyncedCount; id++)
+        {
+            await store.AppendAsync([queue], TestPayload.Make(id, BodySize), policy: FlushPolicy.Async);
+        }
+
+        return confirmed;
     }
 
     private static async Task<long[]> AppendAsync(MessageStore store, StoredQueue queue, int firstId, int count, int bodySize = BodySize)
