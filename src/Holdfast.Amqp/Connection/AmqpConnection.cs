@@ -60,7 +60,7 @@ public sealed class AmqpConnection
         RemoteEndPoint = remoteEndPoint;
         Id = Interlocked.Increment(ref s_lastId);
         _frameMax = server.Options.FrameMaxBytes;
-        _outbox = new FrameOutbox(transport.Output, server.Time, server.Options.MaxPendingOutputBytes);
+        _outbox = new FrameOutbox(transport.Output, server.Time, server.Options.MaxPendingOutputBytes, () => Abort("the client stopped reading; output limit reached"));
         _abort = new CancellationTokenSource(Timeout.InfiniteTimeSpan, server.Time);
         _lastReadTimestamp = server.Time.GetTimestamp();
     }

@@ -23,6 +23,7 @@ internal sealed class FrameOutbox
     private readonly PipeWriter _output;
     private readonly TimeProvider _time;
     private readonly int _maxPendingBytes;
+    private readonly Action? _onOverflow;
     private readonly Channel<bool> _doorbell = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
@@ -36,8 +37,10 @@ internal sealed class FrameOutbox
     private bool _connectionClosing;
     private volatile bool _congestionSeen;
 
-    public FrameOutbox(PipeWriter output, TimeProvider time, int maxPendingBytes)
+    /// <param name="onOverflow">Called once, on the thread pool, when the output first exceeds its bound: the owner drops the connection then, not at its next read.</param>
+    public FrameOutbox(PipeWriter output, TimeProvider time, int maxPendingBytes, Action? onOverflow = null)
     {
+        _onOverflow = onOverflow;
         _output = output;
         _time = time;
         _maxPendingBytes = maxPendingBytes;
@@ -261,7 +264,9 @@ internal sealed class FrameOutbox
 
     private bool CanWrite()
     {
-        if (_completing)
+        // Once a frame has been refused for overflow nothing more goes out: a client must never see a
+        // stream with frames missing from its middle (a reply, a confirm), only its end.
+        if (_completing || _overflowed)
         {
             return false;
         }
@@ -269,6 +274,11 @@ internal sealed class FrameOutbox
         if (_pending.WrittenCount > _maxPendingBytes)
         {
             _overflowed = true;
+            if (_onOverflow is { } onOverflow)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static callback => callback(), onOverflow, preferLocal: false);
+            }
+
             return false;
         }
 
