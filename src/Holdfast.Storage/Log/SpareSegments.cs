@@ -1,4 +1,3 @@
-using System.Globalization;
 using Holdfast.Storage.Devices;
 
 namespace Holdfast.Storage.Log;
@@ -56,7 +55,7 @@ internal sealed class SpareSegments(IStorageDevice device, int capacity)
             return false;
         }
 
-        var path = $"{Segment.Directory}/{segment.BasePosition.ToString("D20", CultureInfo.InvariantCulture)}{Extension}";
+        var path = Path.ChangeExtension(Segment.PathFor(segment.BasePosition), Extension);
         lock (_lock)
         {
             if (_paths.Count >= capacity)

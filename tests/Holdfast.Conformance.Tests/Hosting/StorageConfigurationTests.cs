@@ -1,3 +1,4 @@
+using Holdfast.Conformance.Tests.Support;
 using Holdfast.Hosting;
 using Holdfast.Storage;
 using Holdfast.Testing;
@@ -49,8 +50,7 @@ public sealed class StorageConfigurationTests : IDisposable
         });
         await using var server = await HoldfastServer.StartAsync(HoldfastConfiguration.ToServerOptions(configuration), NullLoggerFactory.Instance, CancellationToken.None);
 
-        var factory = new ConnectionFactory { HostName = "127.0.0.1", Port = server.AmqpEndPoint.Port };
-        await using var connection = await factory.CreateConnectionAsync();
+        await using var connection = await LoopbackClient.Factory(server.AmqpEndPoint.Port, TimeSpan.FromSeconds(5)).CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         await channel.QueueDeclareAsync("segments", durable: true, exclusive: false, autoDelete: false);
         var body = new byte[64 * 1024];
