@@ -30,6 +30,11 @@ public sealed class MessageQueue
     private readonly ITimer _expiryTimer;
     private long _expiryDueMs = long.MaxValue;
     private bool _perMessageTtlSeen;
+
+    // The message whose arrival is being dispatched: its TTL is judged by the pass that follows the
+    // dispatch, not by a clock that may have ticked since its arrival was stamped (under load, a
+    // message with a TTL of 0 would otherwise miss the consumer that was waiting for it).
+    private QueuedMessage? _arriving;
     private long _deadLetterFailures;
     private long _lastUsedMs;
     private long _lastRecordedMs;
@@ -223,7 +228,16 @@ public sealed class MessageQueue
             Hold(entry);
             _ready.Add(entry);
             _readyBytes += message.Body.Length;
-            DispatchLocked();
+            _arriving = entry;
+            try
+            {
+                DispatchLocked();
+            }
+            finally
+            {
+                _arriving = null;
+            }
+
             DropHeadOverLimitLocked();
 
             // A TTL of 0 means "deliver now or never": what no consumer took at once expires now.
@@ -867,7 +881,7 @@ public sealed class MessageQueue
                 continue;
             }
 
-            if (IsExpired(entry, now, zeroTtlToo: false))
+            if (entry != _arriving && IsExpired(entry, now, zeroTtlToo: false))
             {
                 ExpireLocked(entry);
                 continue;

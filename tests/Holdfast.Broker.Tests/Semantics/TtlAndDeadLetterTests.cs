@@ -79,6 +79,21 @@ public sealed class TtlAndDeadLetterTests
     }
 
     [Fact]
+    public async Task A_ttl_of_zero_reaches_a_waiting_consumer_even_when_the_clock_ticks_between_arrival_and_dispatch()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("now-or-never", true, ("x-message-ttl", 0));
+        var (channel, events) = harness.OpenChannel();
+        channel.Consume("now-or-never", "c", noAck: true, exclusive: false, _ => { });
+
+        // Every reading of the clock is a millisecond later: the dispatch always happens after the arrival's millisecond.
+        harness.Clock.AutoAdvanceAmount = TimeSpan.FromMilliseconds(1);
+        channel.Publish(BrokerHarness.Message("", "now-or-never", "taken"), mandatory: true);
+
+        Assert.Equal(["taken"], events.Deliveries.Select(d => System.Text.Encoding.UTF8.GetString(d.Message.Body.Span)));
+    }
+
+    [Fact]
     public async Task Rejected_and_overflowing_messages_are_dead_lettered_with_their_reasons()
     {
         await using var harness = await BrokerHarness.StartAsync();
