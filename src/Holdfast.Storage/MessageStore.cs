@@ -716,10 +716,11 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         {
             return new StoreStatistics
             {
-                LogEnd = _segments.Last?.EndPosition ?? 0,
+                LogEnd = _log.ReservedEnd,
                 WrittenEnd = _log.WrittenEnd,
                 SyncedEnd = _log.SyncedEnd,
                 Fsyncs = _log.FsyncCount,
+                OverlappedFsyncs = _log.OverlappedFsyncCount,
                 Segments = _segments.Count,
                 SegmentBytes = _segments.All.Sum(s => s.Length),
                 Checkpoints = _checkpoints.Checkpoints,

@@ -23,6 +23,22 @@ public sealed record StoreOptions
     /// </summary>
     public int SpareSegmentFiles { get; init; } = 2;
 
+    /// <summary>
+    /// Bytes already pending when a batch with sync appends is written, from which the writer leaves
+    /// that batch's fsync to the syncer thread and writes the next batch meanwhile (below it, it fsyncs
+    /// itself). 0 hands every such fsync to the syncer. Internal: a tuning point for tests, which lower
+    /// it to make overlap common.
+    /// </summary>
+    internal int SyncHandOffBytes { get; init; } = 64 * 1024;
+
+    /// <summary>
+    /// Bytes of a new segment the writer zeroes ahead of the log's end before fsyncing a small batch
+    /// itself, so that its fsyncs persist data into written blocks and no file system metadata (see
+    /// <c>CommitLog.PrepareBlocksAhead</c>). 0 turns it off. Internal: tests that count the bytes past the
+    /// data turn it off.
+    /// </summary>
+    internal int PrepareAheadBytes { get; init; } = 1 << 20;
+
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;
 

@@ -14,6 +14,9 @@ public sealed record StoreStatistics
 
     public long Fsyncs { get; init; }
 
+    /// <summary>Fsyncs of the log made by the syncer thread while the writer went on writing the next batch.</summary>
+    public long OverlappedFsyncs { get; init; }
+
     public int Segments { get; init; }
 
     /// <summary>Bytes held in segment files (their written length, not the space reserved ahead).</summary>

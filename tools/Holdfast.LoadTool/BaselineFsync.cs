@@ -6,7 +6,10 @@ namespace Holdfast.LoadTool;
 /// The disk's raw durable-append rate, the yardstick for group commit: one writer, one
 /// <c>pwrite</c> of the record size then one <c>fdatasync</c> per record, appending to a file
 /// created the way the engine creates a segment (space reserved with fallocate, length growing
-/// with each write, so each sync also persists the new length, as the engine's do).
+/// with each write, so each sync also persists the new length and the newly used extent). With
+/// <see cref="StorageLoadOptions.BaselineIntoWrittenBlocks"/> the file's blocks are written (zeros) and
+/// synced first, so each sync persists data only: the cheapest durable append the disk offers, which
+/// the engine approaches by zeroing blocks ahead of its data.
 /// </summary>
 internal static class BaselineFsync
 {
@@ -20,7 +23,7 @@ internal static class BaselineFsync
         var fileNumber = 0;
         long offset = 0;
         long records = 0;
-        var handle = OpenNext(directory, ref fileNumber, options.SegmentSizeBytes);
+        var handle = OpenNext(directory, ref fileNumber, options);
         try
         {
             var warmupEnd = Stopwatch.GetTimestamp() + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
@@ -44,7 +47,7 @@ internal static class BaselineFsync
                 {
                     // Roll like the engine does, so the file never wraps onto blocks already allocated.
                     handle.Dispose();
-                    handle = OpenNext(directory, ref fileNumber, options.SegmentSizeBytes);
+                    handle = OpenNext(directory, ref fileNumber, options);
                     offset = 0;
                 }
 
@@ -64,7 +67,7 @@ internal static class BaselineFsync
             var mibPerS = Math.Round(records * (double)payload.Length / (1024.0 * 1024.0) / seconds, 1);
             return new StorageResult
             {
-                Scenario = "baseline-fsync",
+                Scenario = options.BaselineIntoWrittenBlocks ? "baseline-fsync-written" : "baseline-fsync",
                 Policy = "sync",
                 Writers = 1,
                 InFlight = 1,
@@ -92,9 +95,22 @@ internal static class BaselineFsync
         }
     }
 
-    private static Microsoft.Win32.SafeHandles.SafeFileHandle OpenNext(string directory, ref int fileNumber, long preallocateBytes)
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle OpenNext(string directory, ref int fileNumber, StorageLoadOptions options)
     {
         var path = Path.Combine(directory, $"baseline-{fileNumber++:D4}.dat");
-        return File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, preallocateBytes);
+        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, options.SegmentSizeBytes);
+        if (options.BaselineIntoWrittenBlocks)
+        {
+            var zeros = new byte[1 << 20];
+            var length = Math.Min(options.SegmentSizeBytes, 256L << 20);
+            for (long offset = 0; offset < length; offset += zeros.Length)
+            {
+                RandomAccess.Write(handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - offset)), offset);
+            }
+
+            NativeSync.DataSync(handle);
+        }
+
+        return handle;
     }
 }

@@ -22,12 +22,13 @@ internal static class StorageCommand
         var intervalMs = new Option<double>("--interval-ms") { Description = "For --policy interval: longest time data stays unsynced.", DefaultValueFactory = _ => 200 }.AtLeast(0.001);
         var intervalBytes = new Option<long>("--interval-bytes") { Description = "For --policy interval: most bytes that stay unsynced.", DefaultValueFactory = _ => 4L << 20 }.AtLeast(1);
         var baseline = new Option<bool>("--baseline-fsync") { Description = "Measure the disk instead: one writer, pwrite + fdatasync per record." };
+        var written = new Option<bool>("--baseline-written") { Description = "With --baseline-fsync: zero the file's first 256 MiB (and fdatasync) before measuring, so each fdatasync persists data into written blocks, the cheapest a durable append can be." };
         var keep = new Option<bool>("--keep") { Description = "Leave the scratch directory in place." };
         var traceAllocations = new Option<bool>("--trace-allocations") { Description = "Print the types allocated during the window to stderr (sampled; adds a little allocation of its own)." };
 
         var command = new Command("storage", "Append load against the storage engine.")
         {
-            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, intervalMs, intervalBytes, baseline, keep, traceAllocations,
+            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, intervalMs, intervalBytes, baseline, written, keep, traceAllocations,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -44,6 +45,7 @@ internal static class StorageCommand
                 Warmup = TimeSpan.FromSeconds(parse.GetValue(warmup)),
                 SegmentSizeBytes = parse.GetValue(segmentSize),
                 BaselineFsync = parse.GetValue(baseline),
+                BaselineIntoWrittenBlocks = parse.GetValue(written),
                 Keep = parse.GetValue(keep),
                 TraceAllocations = parse.GetValue(traceAllocations),
             };

@@ -25,6 +25,9 @@ internal sealed record StorageLoadOptions
 
     public bool BaselineFsync { get; init; }
 
+    /// <summary>With <see cref="BaselineFsync"/>: write the file's blocks (zeros) first, so each fdatasync persists data only.</summary>
+    public bool BaselineIntoWrittenBlocks { get; init; }
+
     public bool Keep { get; init; }
 
     /// <summary>Sample allocations by type during the window and print them to stderr (the sampling itself allocates a little).</summary>

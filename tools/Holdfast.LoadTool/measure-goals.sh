@@ -48,6 +48,7 @@ for round in $(seq 1 "$rounds"); do
     echo "measure-goals: round $round of $rounds" >&2
     storage --baseline-fsync --size 1024
     storage --policy sync --writers 16 --in-flight 1 --size 1024
+    storage --baseline-fsync --baseline-written --size 1024
     storage --policy sync --writers 4 --in-flight 256 --size 1024
     dd_json dd-direct oflag=direct
     dd_json dd-fdatasync conv=fdatasync

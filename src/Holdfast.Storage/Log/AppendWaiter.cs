@@ -41,12 +41,20 @@ internal sealed class AppendWaiter : IValueTaskSource
     /// <summary>Completes the waiters on one thread-pool item; <paramref name="waiters"/> may be reused as soon as this returns.</summary>
     public static void CompleteAll(List<AppendWaiter> waiters)
     {
-        if (waiters.Count == 0)
+        if (waiters.Count > 0)
+        {
+            CompleteAll(waiters.ToArray());
+        }
+    }
+
+    /// <summary>Completes the waiters on one thread-pool item; the array becomes the item's, and must not be touched again.</summary>
+    public static void CompleteAll(AppendWaiter[] batch)
+    {
+        if (batch.Length == 0)
         {
             return;
         }
 
-        var batch = waiters.ToArray();
         ThreadPool.UnsafeQueueUserWorkItem(
             static batch => CompletionScope.Run(batch, static batch =>
             {

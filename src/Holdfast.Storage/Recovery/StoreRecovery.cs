@@ -187,7 +187,13 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             _corrupt.AddRange(scan.Corrupt);
             if (scan.ValidEnd < scan.End)
             {
-                if (segment == segments.Last)
+                if (segment == segments.Last && scan.StaleFrom < 0 && DataEnd(segment, scan.ValidEnd, scan.End) == scan.ValidEnd)
+                {
+                    // Only zeros follow: blocks the writer prepared ahead of its records. They end the
+                    // log as they are; truncating would also give back the rest of the segment's
+                    // reserved space, which is what keeps a later append from meeting a full disk.
+                }
+                else if (segment == segments.Last)
                 {
                     // Everything past the last whole record goes. A torn tail: the crash interrupted
                     // this write, so it was never confirmed under Sync. In a reused file, its previous
@@ -215,11 +221,11 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
     /// only a record begun at the end of the data counts (its header names that position); otherwise
     /// the data simply ended inside an old record, and nothing was torn.
     /// </summary>
-    private static long TornBytes(Segment segment, SegmentScan scan)
+    private long TornBytes(Segment segment, SegmentScan scan)
     {
         if (scan.StaleFrom < 0)
         {
-            return scan.End - scan.ValidEnd;
+            return TornRecordBytes(segment, scan.ValidEnd, scan.End, options.MaxRecordPayloadBytes);
         }
 
         Span<byte> header = stackalloc byte[RecordFormat.HeaderSize];
@@ -229,6 +235,65 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             && headerSize == RecordFormat.HeaderSize
             && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) == scan.ValidEnd;
         return begunHere ? scan.StaleFrom - scan.ValidEnd : 0;
+    }
+
+    /// <summary>
+    /// The bytes torn at <paramref name="from"/>, in a file whose space past the data may hold zeros the
+    /// writer prepared (<c>CommitLog.PrepareBlocksAhead</c>). None when nothing was begun there (an
+    /// all-zero header) or when what is there is not a record of this life (a version 2 header naming
+    /// another position). With the header whole: as far as its length reaches, or as far as anything
+    /// non-zero reaches if that is further. With the file ending inside the header: what is there.
+    /// </summary>
+    private static long TornRecordBytes(Segment segment, long from, long to, int maxPayload)
+    {
+        Span<byte> header = stackalloc byte[RecordFormat.HeaderSize];
+        var read = segment.File.Read(from - segment.BasePosition, header[..(int)Math.Min(header.Length, to - from)]);
+        header = header[..read];
+        if (!header.ContainsAnyExcept((byte)0))
+        {
+            return 0;
+        }
+
+        if (header.Length < RecordFormat.PeekSize)
+        {
+            return to - from;
+        }
+
+        var length = RecordFormat.PeekPayloadLength(header, maxPayload, out var headerSize);
+        if (length >= 0 && header.Length < headerSize)
+        {
+            return to - from;
+        }
+
+        if (length >= 0 && headerSize == RecordFormat.HeaderSize && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) != from)
+        {
+            return 0;
+        }
+
+        var claimed = length >= 0 ? Math.Min(to - from, RecordFormat.SizeOnDisk(headerSize, length)) : 0;
+        return Math.Max(claimed, DataEnd(segment, from, to) - from);
+    }
+
+    /// <summary>Log position just past the last non-zero byte in [from, to), or <paramref name="from"/> when all are zero.</summary>
+    private static long DataEnd(Segment segment, long from, long to)
+    {
+        var buffer = new byte[64 * 1024];
+        var end = to;
+        while (end > from)
+        {
+            var start = Math.Max(from, end - buffer.Length);
+            var span = buffer.AsSpan(0, (int)(end - start));
+            var read = segment.File.Read(start - segment.BasePosition, span);
+            var last = span[..read].LastIndexOfAnyExcept((byte)0);
+            if (last >= 0)
+            {
+                return start + last + 1;
+            }
+
+            end = start;
+        }
+
+        return from;
     }
 
     /// <summary>Searches the log before the checkpoint for messages whose index entry was damaged.</summary>

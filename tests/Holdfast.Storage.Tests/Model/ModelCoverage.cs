@@ -15,6 +15,11 @@ internal sealed class ModelCoverage
 
     public long FailedStores { get; private set; }
 
+    public long OverlappedFsyncs { get; private set; }
+
+    /// <summary>Recoveries that reported a damaged region after a failed log fsync.</summary>
+    public long HolesAfterFailedFsync { get; set; }
+
     public long TornRecoveries { get; private set; }
 
     public long BytesTruncated { get; private set; }
@@ -32,6 +37,7 @@ internal sealed class ModelCoverage
         RecordsRelocated += statistics.RecordsRelocated;
         SegmentsReused += statistics.SegmentsReused;
         FailedStores += statistics.Failed ? 1 : 0;
+        OverlappedFsyncs += statistics.OverlappedFsyncs;
     }
 
     public void Add(RecoveryReport recovery)
@@ -49,6 +55,8 @@ internal sealed class ModelCoverage
         RecordsRelocated += other.RecordsRelocated;
         SegmentsReused += other.SegmentsReused;
         FailedStores += other.FailedStores;
+        OverlappedFsyncs += other.OverlappedFsyncs;
+        HolesAfterFailedFsync += other.HolesAfterFailedFsync;
         TornRecoveries += other.TornRecoveries;
         BytesTruncated += other.BytesTruncated;
         IndexEntriesRebuilt += other.IndexEntriesRebuilt;
@@ -58,7 +66,7 @@ internal sealed class ModelCoverage
 
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, segments reused {SegmentsReused}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, " +
+        $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, segments reused {SegmentsReused}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, fsyncs overlapping a write {OverlappedFsyncs}, damaged regions after a failed fsync {HolesAfterFailedFsync}, " +
         $"recoveries truncating a torn tail {TornRecoveries} ({BytesTruncated} bytes), index entries rebuilt {IndexEntriesRebuilt}, checkpoint fallbacks {CheckpointFallbacks}, " +
         $"calls refused for a full disk {CallsRefusedForSpace}");
 }

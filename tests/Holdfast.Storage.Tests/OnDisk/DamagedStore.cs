@@ -15,6 +15,8 @@ internal static class DamagedStore
 
     public static StoreOptions Options(string directory, Action<CorruptionReport>? onCorruption = null) => new()
     {
+        // The images' byte layout is exact: no zeros prepared past the data.
+        PrepareAheadBytes = 0,
         Directory = directory,
         SegmentSizeBytes = 1 << 20,
         AutoCompact = false,
