@@ -84,6 +84,9 @@ internal sealed class CommitLog : IDisposable
     private Segment? _writeSegment;
     private long _fsyncCount;
 
+    // Bytes an fsync carries (written since the last one) up to which the writer prepares blocks.
+    private const long PrepareWhileFsyncsCarryAtMost = 32 * 1024;
+
     private static readonly byte[] Zeros = new byte[256 * 1024];
 
     // Writer thread only: offset in the write segment's file up to which its blocks have been written
@@ -615,6 +618,15 @@ internal sealed class CommitLog : IDisposable
         var segment = _writeSegment;
         var chunk = _options.PrepareAheadBytes;
         if (chunk <= 0 || segment is null)
+        {
+            return;
+        }
+
+        // Worth it only while fsyncs are small and frequent: a chunk's zeros cost about one extra
+        // megabyte of writeback, repaid at some 80 us per later fsync within it. With 16 KiB per fsync
+        // that is 64 fsyncs repaying one chunk; with 128 KiB per fsync (a publisher with a window of
+        // hundreds), 8 fsyncs, each carrying a chunk's cost more often than it saves.
+        if (WrittenEnd - SyncedEnd > PrepareWhileFsyncsCarryAtMost)
         {
             return;
         }
