@@ -10,7 +10,8 @@ namespace Holdfast.Storage.CrashWriter;
 /// <para>
 /// Report lines (one per completed operation, written only after its task completed):
 /// <c>R records=… truncated=… corrupt=… lost=… rebuilt=…</c> once the store is open;
-/// <c>A {queue} {id}</c> after an append; <c>K {queue} {id}</c> after an ack.
+/// <c>A {queue} {id}</c> after an append; <c>K {queue} {id}</c> after an ack; every 50 ms
+/// <c>S overlapped=…</c>, the fsyncs the syncer thread made so far.
 /// </para>
 /// <para>
 /// Whether an id is acked at all is a function of the id, so the test knows which messages may
@@ -24,7 +25,7 @@ public static class CrashProtocol
 
     public static IReadOnlyList<string> QueueNames { get; } = ["crash-a", "crash-b", "crash-c"];
 
-    /// <summary>Small segments and frequent checkpoints, so that rolls, checkpoints and compaction all happen within a short run.</summary>
+    /// <summary>Small segments, frequent checkpoints and an early hand-off to the syncer, so that rolls, checkpoints, compaction and overlapped fsyncs all happen within a short run.</summary>
     public static StoreOptions Options(string directory) => new()
     {
         Directory = directory,
@@ -32,6 +33,10 @@ public static class CrashProtocol
         CheckpointEveryBytes = 1024 * 1024,
         AutoCompact = true,
         DefaultFlushPolicy = FlushPolicy.Sync,
+
+        // Every fsync goes to the syncer thread (the default hands off only from 64 KiB pending), so the
+        // kills land while the writer writes beside one. The broker's own crash test keeps the default.
+        SyncHandOffBytes = 0,
     };
 
     public static string Id(int cycle, int writer, long n) =>

@@ -27,7 +27,18 @@ foreach (var name in CrashProtocol.QueueNames)
 
 using var stop = new CancellationTokenSource();
 var counters = new long[CrashProtocol.Writers];
-var work = new List<Task> { Task.Run(() => OldCycleAcker.RunAsync(store, queues, cycle, stdout, stop.Token)) };
+var work = new List<Task>
+{
+    Task.Run(() => OldCycleAcker.RunAsync(store, queues, cycle, stdout, stop.Token)),
+    Task.Run(async () =>
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await Task.Delay(50);
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"S overlapped={store.GetStatistics().OverlappedFsyncs}"));
+        }
+    }),
+};
 for (var writer = 0; writer < CrashProtocol.Writers; writer++)
 {
     for (var lane = 0; lane < CrashProtocol.InFlightPerWriter; lane++)

@@ -53,20 +53,24 @@ public sealed class PipeConnectionTests
     {
         var toServer = new Pipe();
         var toClient = new Pipe();
-        var server = new AmqpServer(new AmqpServerOptions { CloseTimeout = TimeSpan.FromMilliseconds(200) }, new GuestOnLoopbackAuthenticator());
+        // A close deadline long enough that a loaded machine cannot starve the server's writer past it:
+        // the client hangs up once the close arrives, which ends the connection without waiting it out.
+        var server = new AmqpServer(new AmqpServerOptions { CloseTimeout = TimeSpan.FromSeconds(10) }, new GuestOnLoopbackAuthenticator());
         var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), null, CancellationToken.None);
 
         // The header, then a method frame header claiming a 2 GiB payload, and nothing more.
         await toServer.Writer.WriteAsync(ProtocolHeader.Amqp091.ToArray());
         await toServer.Writer.WriteAsync(new byte[] { 1, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF });
 
+        var replies = await ReadMethodsAsync(toClient.Reader, until: AmqpMethodId.ConnectionClose).WaitAsync(Deadline);
+        await toServer.Writer.CompleteAsync();
         await run.WaitAsync(Deadline);
-        var replies = await ReadMethodsAsync(toClient.Reader);
 
         Assert.Equal([(0, AmqpMethodId.ConnectionStart), (0, AmqpMethodId.ConnectionClose)], replies);
     }
 
-    private static async Task<List<(int Channel, AmqpMethodId Method)>> ReadMethodsAsync(PipeReader reader)
+    /// <summary>Reads methods until the server completes the pipe, or until <paramref name="until"/> has arrived.</summary>
+    private static async Task<List<(int Channel, AmqpMethodId Method)>> ReadMethodsAsync(PipeReader reader, AmqpMethodId? until = null)
     {
         var methods = new List<(int, AmqpMethodId)>();
         while (true)
@@ -75,7 +79,7 @@ public sealed class PipeConnectionTests
             var buffer = result.Buffer;
             Cut(ref buffer, methods);
             reader.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted)
+            if (result.IsCompleted || methods.Exists(m => m.Item2 == until))
             {
                 return methods;
             }

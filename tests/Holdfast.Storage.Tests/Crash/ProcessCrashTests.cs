@@ -23,6 +23,9 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
     private readonly Dictionary<string, string> _appended = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acked = new(StringComparer.Ordinal);
 
+    // The most fsyncs the syncer thread had made in one writer process, as it last reported.
+    private long _overlappedFsyncs;
+
     private string StorePath => Path.Combine(_dir.Path, "store");
 
     public void Dispose() => _dir.Dispose();
@@ -49,7 +52,10 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
             throw new InvalidOperationException($"Crash test failed in cycle {cycle} with seed {seed} (replay with HOLDFAST_CRASH_SEED={seed}): {ex.Message}", ex);
         }
 
-        output.WriteLine($"{_appended.Count} appends and {_acked.Count} acks reported over {Cycles} kills");
+        output.WriteLine($"{_appended.Count} appends and {_acked.Count} acks reported over {Cycles} kills; up to {_overlappedFsyncs} overlapped fsyncs in one writer's life");
+
+        // The kills must have landed while the syncer thread was in use, not only beside the writer's own fsyncs.
+        Assert.True(_overlappedFsyncs > 0, "no writer process ever handed an fsync to the syncer thread");
     }
 
     private async Task RunWriterAndKillAsync(int cycle, Random random)
@@ -116,6 +122,9 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
                     Assert.Equal(CrashProtocol.QueueOf(parts[2]), parts[1]);
                     Assert.True(_appended.TryAdd(parts[2], parts[1]), $"append of {parts[2]} reported twice");
                     appended++;
+                    break;
+                case "S":
+                    _overlappedFsyncs = Math.Max(_overlappedFsyncs, long.Parse(parts[1]["overlapped=".Length..], CultureInfo.InvariantCulture));
                     break;
                 case "K":
                     Assert.True(CrashProtocol.IsAckCandidate(parts[2]), $"{parts[2]} is not one the writer acks");
