@@ -1187,7 +1187,7 @@ public sealed class MessageQueue
             return;
         }
 
-        ArmAt(_leaseTimer, _lastUsedMs + expires);
+        ArmAt(_leaseTimer, SaturatingAdd(_lastUsedMs, expires));
     }
 
     private void OnLeaseTimer()
@@ -1199,7 +1199,7 @@ public sealed class MessageQueue
                 return;
             }
 
-            if (_time.GetUtcNow().ToUnixTimeMilliseconds() < _lastUsedMs + expires)
+            if (_time.GetUtcNow().ToUnixTimeMilliseconds() < SaturatingAdd(_lastUsedMs, expires))
             {
                 ArmLeaseLocked();
                 return;
@@ -1225,9 +1225,17 @@ public sealed class MessageQueue
         return message with { Properties = message.Properties with { Headers = headers } };
     }
 
-    /// <summary>Sets a one-shot timer for a Unix-ms moment (at once if it has passed).</summary>
+    /// <summary>
+    /// Sets a one-shot timer for a Unix-ms moment (at once if it has passed). A timer reaches at most
+    /// ~49 days ahead, and an x-expires or TTL may name centuries: a later moment arms the longest
+    /// timer there is, whose handler finds nothing due yet and arms again.
+    /// </summary>
     private void ArmAt(ITimer? timer, long dueMs) =>
-        timer?.Change(TimeSpan.FromMilliseconds(Math.Max(0, dueMs - _time.GetUtcNow().ToUnixTimeMilliseconds())), Timeout.InfiniteTimeSpan);
+        timer?.Change(TimeSpan.FromMilliseconds(Math.Clamp(dueMs - _time.GetUtcNow().ToUnixTimeMilliseconds(), 0, LongestTimerMs)), Timeout.InfiniteTimeSpan);
+
+    private const long LongestTimerMs = uint.MaxValue - 1L;
+
+    private static long SaturatingAdd(long value, long add) => add > long.MaxValue - value ? long.MaxValue : value + add;
 
     private void ForgetAll(List<QueuedMessage> entries)
     {

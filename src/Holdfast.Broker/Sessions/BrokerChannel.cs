@@ -547,12 +547,19 @@ public sealed class BrokerChannel
             }
         }
 
-        foreach (var consumer in consumers)
+        // The deliveries go back first: nothing a consumer's stop may throw can strand them on a
+        // channel that no longer exists (they would never be redelivered).
+        try
         {
-            Stop(consumer);
+            Settle(unsettled, Settlement.Requeue);
         }
-
-        Settle(unsettled, Settlement.Requeue);
+        finally
+        {
+            foreach (var consumer in consumers)
+            {
+                Stop(consumer);
+            }
+        }
     }
 
     /// <summary>The door's output has room again: offer the queues' ready messages to this channel's consumers.</summary>
