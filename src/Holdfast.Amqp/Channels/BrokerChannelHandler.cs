@@ -62,7 +62,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
 
     public ValueTask<ChannelVerdict> HandleContentHeaderAsync(ContentHeader header, CancellationToken cancellationToken)
     {
-        if ((long)header.BodySize > _options.MaxMessageBytes)
+        // Compared unsigned: a claimed size of 2^63 or more is no negative number, and must not pass.
+        if (header.BodySize > (ulong)_options.MaxMessageBytes)
         {
             return ValueTask.FromResult(ChannelVerdict.CloseChannel(new AmqpError(
                 ReplyCode.PreconditionFailed,
