@@ -902,7 +902,7 @@ public sealed class MessageQueue
             _perMessageTtlSeen = true;
         }
 
-        entry.ExpiresAtMs = ttl is { } t ? entry.ArrivedAtMs + t : long.MaxValue;
+        entry.ExpiresAtMs = ttl is { } t ? SaturatingAdd(entry.ArrivedAtMs, t) : long.MaxValue;
         if (ttl is not null)
         {
             ScheduleExpiryLocked();

@@ -8,6 +8,7 @@ namespace Holdfast.Conformance.Tests.Semantics;
 /// An x-expires far in the future (here ~115 days, past the ~49 days a timer can reach) is a valid lease.
 /// Found by the frame fuzzer: arming it threw, from the declare and from a consumer's cancel at channel
 /// close, and the throw at close stranded the channel's unacked deliveries on other queues for good.
+/// A message's expiration as far as a long reaches is as valid, and must not wrap round into the past.
 /// </summary>
 public sealed class FarQueueExpiryTests
 {
@@ -43,5 +44,22 @@ public sealed class FarQueueExpiryTests
         await using var cleanup = await scope.Connection.CreateChannelAsync();
         await cleanup.QueueDeleteAsync(leased);
         await cleanup.QueueDeleteAsync(plain);
+    }
+
+    [Fact]
+    public async Task A_message_whose_expiration_is_the_largest_long_does_not_expire()
+    {
+        await using var scope = await SemanticsScope.StartAsync();
+        var queue = BrokerKit.Unique("far-ttl");
+        await using var channel = await scope.Connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false);
+        var properties = new BasicProperties { Expiration = long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        await channel.BasicPublishAsync(string.Empty, queue, mandatory: false, properties, "kept"u8.ToArray());
+
+        await BrokerKit.EventuallyAsync(async () => await scope.ReadyAsync(queue) == 1, "the message is ready");
+        var got = await channel.BasicGetAsync(queue, autoAck: true);
+        Assert.NotNull(got);
+        Assert.Equal("kept", BrokerKit.Text(got.Body.ToArray()));
+        await channel.QueueDeleteAsync(queue);
     }
 }
