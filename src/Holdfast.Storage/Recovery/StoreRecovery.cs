@@ -187,7 +187,9 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             _corrupt.AddRange(scan.Corrupt);
             if (scan.ValidEnd < scan.End)
             {
-                if (segment == segments.Last && scan.StaleFrom < 0 && DataEnd(segment, scan.ValidEnd, scan.End) == scan.ValidEnd)
+                // Where anything but zeros ends past the last whole record; a reused file's old life always counts as data.
+                var dataEnd = segment == segments.Last && scan.StaleFrom < 0 ? DataEnd(segment, scan.ValidEnd, scan.End) : scan.End;
+                if (segment == segments.Last && dataEnd == scan.ValidEnd)
                 {
                     // Only zeros follow: blocks the writer prepared ahead of its records. They end the
                     // log as they are; truncating would also give back the rest of the segment's
@@ -200,7 +202,7 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
                     // life too: a disk may write pages out of order, so unsynced records of this life
                     // can sit intact past an old one, and left in place a later open could replay them
                     // (an ack, a purge) over the appends that reuse their sequence numbers.
-                    truncated += TornBytes(segment, scan);
+                    truncated += TornBytes(segment, scan, dataEnd);
                     segment.File.SetLength(scan.ValidEnd - segment.BasePosition);
                     segment.File.Flush();
                 }
@@ -221,30 +223,36 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
     /// only a record begun at the end of the data counts (its header names that position); otherwise
     /// the data simply ended inside an old record, and nothing was torn.
     /// </summary>
-    private long TornBytes(Segment segment, SegmentScan scan)
+    private long TornBytes(Segment segment, SegmentScan scan, long dataEnd)
     {
         if (scan.StaleFrom < 0)
         {
-            return TornRecordBytes(segment, scan.ValidEnd, scan.End, options.MaxRecordPayloadBytes);
+            return TornRecordBytes(segment, scan.ValidEnd, scan.End, dataEnd, options.MaxRecordPayloadBytes);
         }
 
         Span<byte> header = stackalloc byte[RecordFormat.HeaderSize];
         var read = segment.File.Read(scan.ValidEnd - segment.BasePosition, header);
         var begunHere = read == header.Length
             && RecordFormat.PeekPayloadLength(header, int.MaxValue, out var headerSize) >= 0
-            && headerSize == RecordFormat.HeaderSize
-            && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) == scan.ValidEnd;
+            && NamesAnotherPosition(header, headerSize, scan.ValidEnd) is false;
         return begunHere ? scan.StaleFrom - scan.ValidEnd : 0;
     }
+
+    /// <summary>Whether a whole version 2 header names a position other than <paramref name="position"/>; null for a header without one.</summary>
+    private static bool? NamesAnotherPosition(ReadOnlySpan<byte> header, int headerSize, long position) =>
+        headerSize == RecordFormat.HeaderSize && header.Length >= headerSize
+            ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) != position
+            : null;
 
     /// <summary>
     /// The bytes torn at <paramref name="from"/>, in a file whose space past the data may hold zeros the
     /// writer prepared (<c>CommitLog.PrepareBlocksAhead</c>). None when nothing was begun there (an
     /// all-zero header) or when what is there is not a record of this life (a version 2 header naming
     /// another position). With the header whole: as far as its length reaches, or as far as anything
-    /// non-zero reaches if that is further. With the file ending inside the header: what is there.
+    /// non-zero reaches (<paramref name="dataEnd"/>) if that is further. With the file ending inside the
+    /// header: what is there.
     /// </summary>
-    private static long TornRecordBytes(Segment segment, long from, long to, int maxPayload)
+    private static long TornRecordBytes(Segment segment, long from, long to, long dataEnd, int maxPayload)
     {
         Span<byte> header = stackalloc byte[RecordFormat.HeaderSize];
         var read = segment.File.Read(from - segment.BasePosition, header[..(int)Math.Min(header.Length, to - from)]);
@@ -265,13 +273,13 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
             return to - from;
         }
 
-        if (length >= 0 && headerSize == RecordFormat.HeaderSize && System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(header[12..]) != from)
+        if (length >= 0 && NamesAnotherPosition(header, headerSize, from) is true)
         {
             return 0;
         }
 
         var claimed = length >= 0 ? Math.Min(to - from, RecordFormat.SizeOnDisk(headerSize, length)) : 0;
-        return Math.Max(claimed, DataEnd(segment, from, to) - from);
+        return Math.Max(claimed, dataEnd - from);
     }
 
     /// <summary>Log position just past the last non-zero byte in [from, to), or <paramref name="from"/> when all are zero.</summary>
