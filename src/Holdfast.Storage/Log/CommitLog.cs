@@ -589,18 +589,13 @@ internal sealed class CommitLog : IDisposable
         {
             lock (_gate)
             {
-                _syncing = false;
-                Monitor.PulseAll(_gate);
+                ReleaseSyncTokenLocked();
             }
 
             throw;
         }
 
-        ForgetOwedSync();
-
-        // Only the writer's own fsyncs set the cohort its gather waits for: with the syncer fsyncing,
-        // batches are already overlapping and a gather would only idle the writer.
-        _lastSyncCohort = RunSyncHoldingToken(bySyncer: false);
+        SyncHoldingTokenOnWriter();
     }
 
     /// <summary>
@@ -661,20 +656,37 @@ internal sealed class CommitLog : IDisposable
     {
         lock (_gate)
         {
-            while (_syncing && _failure is null)
-            {
-                Monitor.Wait(_gate);
-            }
-
+            WaitForSyncTokenLocked();
             ThrowIfFailedLocked();
             _syncing = true;
         }
 
+        SyncHoldingTokenOnWriter();
+    }
+
+    private void SyncHoldingTokenOnWriter()
+    {
         ForgetOwedSync();
 
         // Only the writer's own fsyncs set the cohort its gather waits for: with the syncer fsyncing,
         // batches are already overlapping and a gather would only idle the writer.
         _lastSyncCohort = RunSyncHoldingToken(bySyncer: false);
+    }
+
+    /// <summary>Waits (releasing the lock) until nobody fsyncs the log, or the store has failed.</summary>
+    private void WaitForSyncTokenLocked()
+    {
+        while (_syncing && _failure is null)
+        {
+            Monitor.Wait(_gate);
+        }
+    }
+
+    /// <summary>Gives the sync token back and wakes the writer, who may be waiting for it.</summary>
+    private void ReleaseSyncTokenLocked()
+    {
+        _syncing = false;
+        Monitor.PulseAll(_gate);
     }
 
     private bool SyncWaitersQueued()
@@ -771,7 +783,6 @@ internal sealed class CommitLog : IDisposable
         bool succeeded;
         lock (_gate)
         {
-            _syncing = false;
             succeeded = error is null && _failure is null;
             if (succeeded)
             {
@@ -780,6 +791,7 @@ internal sealed class CommitLog : IDisposable
                 {
                     Interlocked.Increment(ref _overlappedFsyncCount);
                 }
+
                 _lastSyncTicks = Stopwatch.GetTimestamp() - syncStarted;
                 Volatile.Write(ref _syncedEnd, Math.Max(_syncedEnd, target));
             }
@@ -789,7 +801,7 @@ internal sealed class CommitLog : IDisposable
                 FailWaiters(taken, _failure!);
             }
 
-            Monitor.PulseAll(_gate);
+            ReleaseSyncTokenLocked();
         }
 
         if (!succeeded)
@@ -876,11 +888,7 @@ internal sealed class CommitLog : IDisposable
         // The cut-back truncates and fsyncs the log: it holds the sync token like any other fsync.
         lock (_gate)
         {
-            while (_syncing && _failure is null)
-            {
-                Monitor.Wait(_gate);
-            }
-
+            WaitForSyncTokenLocked();
             if (_failure is not null)
             {
                 return;
@@ -901,8 +909,7 @@ internal sealed class CommitLog : IDisposable
         {
             lock (_gate)
             {
-                _syncing = false;
-                Monitor.PulseAll(_gate);
+                ReleaseSyncTokenLocked();
             }
         }
 
