@@ -745,7 +745,6 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
 
         _disposed = true;
         _log.Dispose();
-        _checkpoints.WaitForDeletions();
         lock (_gate)
         {
             foreach (var segment in _segments.All)
@@ -763,11 +762,10 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
 
     void ILogApplier.Apply(long position, RecordView record, ReadOnlySpan<byte> payload) => _state.Apply(position, record, payload);
 
-    void ILogApplier.Checkpoint(long position, bool requested)
+    IPreparedCheckpoint ILogApplier.PrepareCheckpoint(long position) => _checkpoints.Prepare(position);
+
+    void ILogApplier.CheckpointWritten()
     {
-        // Unlinking a 1 GiB segment can take half a second (a discard-mounted disk trims inside
-        // unlink): an automatic checkpoint leaves that to a background task so confirms do not stall.
-        _checkpoints.Write(position, deferDeletions: !requested);
         if (_options.AutoCompact && Compactor.HasCandidates(_segments, _gate, _options) && Interlocked.CompareExchange(ref _compacting, 1, 0) == 0)
         {
             _ = Task.Run(async () =>

@@ -52,8 +52,15 @@ public sealed class StoredQueue
     /// <summary>No ready entry has a sequence number below this.</summary>
     internal long ReadyCursor { get; set; }
 
-    /// <summary>Index files hold every entry below this sequence number as of the last checkpoint.</summary>
+    /// <summary>
+    /// Index files hold every entry below this sequence number as of the last checkpoint, or will once
+    /// the checkpoint being written stands (raised when its snapshot is taken, so a relocation applied
+    /// meanwhile is recorded in <see cref="Relocated"/>; lowered again if that checkpoint fails).
+    /// </summary>
     internal long IndexDurableNext { get; set; }
+
+    /// <summary>Live entries with a delivery count above zero: while none (and no acked entry sits inside the window), a checkpoint need not scan the window.</summary>
+    internal long CountedEntries { get; set; }
 
     /// <summary>Entries below <see cref="IndexDurableNext"/> repointed by compaction since the last checkpoint.</summary>
     internal HashSet<long> Relocated { get; } = [];

@@ -53,6 +53,15 @@ internal sealed class CommitLog : IDisposable
 
     // The sync token (under _gate): true while one thread fsyncs the log.
     private bool _syncing;
+
+    // The checkpoint thread's hand-off (under _checkpointSignal), and its own monitor for the same
+    // reason as the syncer's. _checkpointBusy (under _gate) is true from a checkpoint's snapshot until
+    // it is written or given up: one at a time, so the next snapshot knows what the last one wrote.
+    private readonly Thread _checkpointer;
+    private readonly object _checkpointSignal = new();
+    private (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests)? _checkpointJob;
+    private bool _checkpointerStopping;
+    private bool _checkpointBusy;
     private readonly List<TaskCompletionSource> _checkpointRequests = [];
 
     // How many of _checkpointRequests were made before the batch being processed was taken: only
@@ -112,7 +121,9 @@ internal sealed class CommitLog : IDisposable
         _preparedEnd = _writeSegment?.File.Length ?? 0;
         _writer = new Thread(RunWriter) { IsBackground = true, Name = "holdfast-log-writer" };
         _syncer = new Thread(RunSyncer) { IsBackground = true, Name = "holdfast-log-syncer" };
+        _checkpointer = new Thread(RunCheckpointer) { IsBackground = true, Name = "holdfast-checkpointer" };
         _syncer.Start();
+        _checkpointer.Start();
         _writer.Start();
     }
 
@@ -273,6 +284,16 @@ internal sealed class CommitLog : IDisposable
         }
 
         _writer.Join();
+
+        // After the writer: its last batch may have handed over the final checkpoint, which this
+        // thread writes before it stops.
+        lock (_checkpointSignal)
+        {
+            _checkpointerStopping = true;
+            Monitor.Pulse(_checkpointSignal);
+        }
+
+        _checkpointer.Join();
         lock (_syncSignal)
         {
             _syncerStopping = true;
@@ -292,7 +313,7 @@ internal sealed class CommitLog : IDisposable
             bool stopping;
             lock (_gate)
             {
-                while (_failure is null && _active.IsEmpty && _checkpointRequests.Count == 0 && !_stopping && !IntervalSyncOwed())
+                while (_failure is null && _active.IsEmpty && !CheckpointRequestDueLocked() && !_stopping && !IntervalSyncOwed())
                 {
                     _writerIdle = true;
                     Monitor.Wait(_gate, WaitTimeout());
@@ -308,9 +329,11 @@ internal sealed class CommitLog : IDisposable
                 batch = _active;
                 _active = _spare;
                 _activeSyncWaiters = 0;
-                checkpoint = _checkpointRequests.Count > 0;
-                _checkpointRequestsInBatch = _checkpointRequests.Count;
+                checkpoint = CheckpointRequestDueLocked();
                 stopping = _stopping;
+
+                // On close the last checkpoint waits for a busy one and answers every request.
+                _checkpointRequestsInBatch = checkpoint || stopping ? _checkpointRequests.Count : 0;
             }
 
             try
@@ -408,7 +431,7 @@ internal sealed class CommitLog : IDisposable
             }
 
             written = true;
-            var autoCheckpoint = WrittenEnd - LastCheckpoint >= _options.CheckpointEveryBytes;
+            var autoCheckpoint = !Volatile.Read(ref _checkpointBusy) && WrittenEnd - LastCheckpoint >= _options.CheckpointEveryBytes;
             if (checkpoint || autoCheckpoint || IntervalSyncOwed() || (_stopping && _unsyncedBytes > 0))
             {
                 SyncOnWriter();
@@ -420,7 +443,7 @@ internal sealed class CommitLog : IDisposable
 
             if (checkpoint || autoCheckpoint)
             {
-                TakeCheckpoint();
+                StartCheckpoint();
             }
         }
         catch (Exception ex)
@@ -829,44 +852,147 @@ internal sealed class CommitLog : IDisposable
         }
     }
 
-    private void TakeCheckpoint()
+    /// <summary>
+    /// A requested checkpoint is started once the one being written stands: were the writer to wait
+    /// for it, every append would wait through its fsyncs and deletions. The later snapshot answers
+    /// the request just as well.
+    /// </summary>
+    private bool CheckpointRequestDueLocked() => _checkpointRequests.Count > 0 && !Volatile.Read(ref _checkpointBusy);
+
+    /// <summary>
+    /// Writer thread, with everything written so far synced: snapshots the state and hands the
+    /// checkpoint's I/O to the checkpoint thread, so appends go on while index files and the
+    /// checkpoint file are written and fsynced. Waits first for a checkpoint still being written, which
+    /// happens only on close: neither a requested nor an automatic one is due while another is busy.
+    /// </summary>
+    private void StartCheckpoint()
     {
         List<TaskCompletionSource> requests;
         lock (_gate)
         {
+            while (_checkpointBusy && _failure is null)
+            {
+                Monitor.Wait(_gate);
+            }
+
             var answered = Math.Min(_checkpointRequestsInBatch, _checkpointRequests.Count);
             requests = _checkpointRequests.GetRange(0, answered);
             _checkpointRequests.RemoveRange(0, answered);
             _checkpointRequestsInBatch = 0;
+            if (_failure is not null)
+            {
+                FailRequests(requests, _failure);
+                ThrowIfFailedLocked();
+            }
+
+            Volatile.Write(ref _checkpointBusy, true);
+        }
+
+        IPreparedCheckpoint prepared;
+        try
+        {
+            prepared = _applier.PrepareCheckpoint(WrittenEnd);
+        }
+        catch (Exception ex)
+        {
+            FailRequests(requests, ex);
+            FinishCheckpoint();
+            throw;
+        }
+
+        lock (_checkpointSignal)
+        {
+            _checkpointJob = (prepared, requests);
+            Monitor.Pulse(_checkpointSignal);
+        }
+    }
+
+    private void RunCheckpointer()
+    {
+        while (true)
+        {
+            (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests) job;
+            lock (_checkpointSignal)
+            {
+                while (_checkpointJob is null && !_checkpointerStopping)
+                {
+                    Monitor.Wait(_checkpointSignal);
+                }
+
+                if (_checkpointJob is null)
+                {
+                    return;
+                }
+
+                job = _checkpointJob.Value;
+                _checkpointJob = null;
+            }
+
+            WriteCheckpoint(job.Prepared, job.Requests);
+        }
+    }
+
+    private void WriteCheckpoint(IPreparedCheckpoint prepared, List<TaskCompletionSource> requests)
+    {
+        var failure = Failure;
+        if (failure is not null)
+        {
+            // Its position was synced, but the store has failed since: it stops writing altogether.
+            prepared.Abandon();
+            FailRequests(requests, failure);
+            FinishCheckpoint();
+            return;
         }
 
         try
         {
-            var position = WrittenEnd;
-            _applier.Checkpoint(position, requested: requests.Count > 0);
-            Volatile.Write(ref _lastCheckpoint, position);
-            foreach (var request in requests)
-            {
-                request.TrySetResult();
-            }
+            prepared.Write();
         }
         catch (Exception ex) when (DiskFull.IsDiskFull(ex))
         {
-            // The log is intact and the previous checkpoint still stands; the next checkpoint redoes this one's work.
-            Volatile.Write(ref _lastCheckpoint, WrittenEnd);
-            foreach (var request in requests)
-            {
-                request.TrySetException(new DiskFullException("The disk is full: the checkpoint was not written.", ex));
-            }
+            // The log is intact and the previous checkpoint still stands; the next checkpoint, a
+            // checkpoint interval later, redoes this one's work.
+            Volatile.Write(ref _lastCheckpoint, prepared.Position);
+            FinishCheckpoint();
+            FailRequests(requests, new DiskFullException("The disk is full: the checkpoint was not written.", ex));
+            return;
         }
         catch (Exception ex)
         {
-            foreach (var request in requests)
-            {
-                request.TrySetException(ex);
-            }
+            var error = new StorageFailedException($"A checkpoint could not be written ({ex.Message}); the store accepts no more appends. Reopen it to recover what reached the disk.", ex);
+            SetFailure(error);
+            FinishCheckpoint();
+            FailRequests(requests, error);
+            return;
+        }
 
-            throw;
+        // Outside the try: what follows a checkpoint that stands (automatic compaction) must not be
+        // taken for a failure to write it.
+        Volatile.Write(ref _lastCheckpoint, prepared.Position);
+        FinishCheckpoint();
+        foreach (var request in requests)
+        {
+            request.TrySetResult();
+        }
+
+        _applier.CheckpointWritten();
+    }
+
+    /// <summary>The checkpoint in hand is written or given up: the next may be prepared.</summary>
+    private void FinishCheckpoint()
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _checkpointBusy, false);
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private static void FailRequests(List<TaskCompletionSource> requests, Exception error)
+    {
+        foreach (var request in requests)
+        {
+            request.TrySetException(error);
         }
     }
 

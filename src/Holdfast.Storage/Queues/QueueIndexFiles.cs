@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using Holdfast.Storage.Devices;
 
@@ -22,9 +23,9 @@ internal sealed class QueueIndexFiles(IStorageDevice device)
         $"{DirectoryFor(queueId)}/{fileStart.ToString("D20", CultureInfo.InvariantCulture)}.idx";
 
     /// <summary>Writes entries (sorted by sequence number) and fsyncs each file touched. Returns the number of files touched.</summary>
-    public int Write(uint queueId, IReadOnlyList<(long Seq, long Position, int Length)> entries)
+    public int Write(uint queueId, ReadOnlySpan<(long Seq, long Position, int Length)> entries)
     {
-        if (entries.Count == 0)
+        if (entries.Length == 0)
         {
             return 0;
         }
@@ -36,23 +37,49 @@ internal sealed class QueueIndexFiles(IStorageDevice device)
             device.CreateDirectory(directory);
         }
 
+        int files;
+        bool createdFile;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(entries.Length, EntriesPerFile) * IndexEntryFormat.Size);
+        try
+        {
+            files = WriteFiles(queueId, entries, buffer, out createdFile);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (createdFile)
+        {
+            device.SyncDirectory(directory);
+        }
+
+        if (createdDirectory)
+        {
+            device.SyncDirectory(Directory);
+        }
+
+        return files;
+    }
+
+    private int WriteFiles(uint queueId, ReadOnlySpan<(long Seq, long Position, int Length)> entries, byte[] buffer, out bool createdFile)
+    {
         var files = 0;
-        var createdFile = false;
-        var buffer = new byte[Math.Min(entries.Count, EntriesPerFile) * IndexEntryFormat.Size];
+        createdFile = false;
         var i = 0;
-        while (i < entries.Count)
+        while (i < entries.Length)
         {
             var start = FileStart(entries[i].Seq);
             var path = PathFor(queueId, start);
             createdFile |= !device.FileExists(path);
             using var file = device.Open(path, create: true);
             files++;
-            while (i < entries.Count && FileStart(entries[i].Seq) == start)
+            while (i < entries.Length && FileStart(entries[i].Seq) == start)
             {
                 // Consecutive sequence numbers go out in one write; a gap (acked entries) starts a new run.
                 var runStart = entries[i].Seq;
                 var count = 0;
-                while (i < entries.Count && entries[i].Seq == runStart + count && FileStart(entries[i].Seq) == start)
+                while (i < entries.Length && entries[i].Seq == runStart + count && FileStart(entries[i].Seq) == start)
                 {
                     var (seq, position, length) = entries[i];
                     IndexEntryFormat.Write(buffer.AsSpan(count * IndexEntryFormat.Size), seq, position, length);
@@ -64,16 +91,6 @@ internal sealed class QueueIndexFiles(IStorageDevice device)
             }
 
             file.Flush();
-        }
-
-        if (createdFile)
-        {
-            device.SyncDirectory(directory);
-        }
-
-        if (createdDirectory)
-        {
-            device.SyncDirectory(Directory);
         }
 
         return files;

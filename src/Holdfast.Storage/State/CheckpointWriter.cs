@@ -1,3 +1,4 @@
+using System.Buffers;
 using Holdfast.Storage.Devices;
 using Holdfast.Storage.Log;
 using Holdfast.Storage.Queues;
@@ -5,56 +6,57 @@ using Holdfast.Storage.Queues;
 namespace Holdfast.Storage.State;
 
 /// <summary>
-/// Takes checkpoints on the log writer's thread: snapshot the state under the lock, write the index
-/// entries added or repointed since the last checkpoint and fsync them, write the checkpoint file, then
-/// carry out the deletions decided at the previous checkpoint (for an automatic checkpoint, on a
-/// background task, one deletion batch after another, so a slow unlink never holds up the log). Deciding at one checkpoint and deleting
-/// at the next means both checkpoints kept on disk are past every deleted file, so opening from
-/// either is sound.
+/// Takes checkpoints in two steps. <see cref="Prepare"/> snapshots the state under the lock, on the log
+/// writer's thread between two batches, so the snapshot is exactly the state as of the log position
+/// synced just before. The checkpoint thread then writes it (<see cref="Write"/>): the index entries
+/// added or repointed since the last checkpoint, fsynced; the checkpoint file; then the deletions
+/// decided at the previous checkpoint. Meanwhile the writer goes on appending: nothing the
+/// checkpoint writes is read again until it stands, and at most one is prepared and unwritten at a
+/// time. Deciding at one checkpoint and deleting at the next means both checkpoints kept on disk are
+/// past every deleted file, so opening from either is sound.
 /// </summary>
 internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state, SpareSegments spares)
 {
+    // A checkpoint's new entries for one queue (24 bytes each) come from the shared pool up to this
+    // many (6 MiB); a bigger set, one 256 MiB checkpoint interval of small messages into one queue, is
+    // allocated once instead, since the pool would keep such arrays alive between checkpoints.
+    private const int PooledEntriesMax = 1 << 18;
+
     private readonly QueueIndexFiles _index = new(device);
     private Deletions _decided = new([], [], []);
-    private Task _deleting = Task.CompletedTask;
     private long _segmentsDeleted;
     private long _deletionFailures;
+    private long _checkpoints;
 
     public long Generation { get; set; }
 
-    public long Checkpoints { get; private set; }
+    public long Checkpoints => Interlocked.Read(ref _checkpoints);
 
     public long SegmentsDeleted => Interlocked.Read(ref _segmentsDeleted);
 
-    /// <summary>Files a background deletion could not remove (they stay on disk, unreferenced, and cost only space).</summary>
+    /// <summary>Files a deletion could not remove (they stay on disk, unreferenced, and cost only space).</summary>
     public long DeletionFailures => Interlocked.Read(ref _deletionFailures);
 
-    /// <summary>Waits for deletions handed to the background (before the store closes its files).</summary>
-    public void WaitForDeletions()
+    /// <summary>
+    /// Snapshots the state as of <paramref name="position"/> (everything before it applied and synced).
+    /// A throw here leaves queues already snapshotted with their index marks raised; the log fails the
+    /// store on it, so nothing is written against those marks.
+    /// </summary>
+    public IPreparedCheckpoint Prepare(long position)
     {
-#pragma warning disable VSTHRD002 // Called from Dispose and the dedicated writer thread; the task never needs either to finish.
-        _deleting.GetAwaiter().GetResult();
-#pragma warning restore VSTHRD002
-    }
-
-    public void Write(long position, bool deferDeletions = false)
-    {
-        Checkpoint checkpoint;
-        List<(StoredQueue Queue, List<(long, long, int)> Entries, long Next)> writes = [];
-        Deletions toExecute;
-        Deletions decidedNow;
         lock (gate)
         {
             var queues = new List<QueueSnapshot>(state.QueuesById.Count);
+            var writes = new List<QueueIndexWrite>(state.QueuesById.Count);
             var heads = new List<(uint, long)>();
             foreach (var queue in state.QueuesById.Values)
             {
-                queues.Add(Snapshot(queue, out var entries));
-                writes.Add((queue, entries, queue.Entries.Next));
+                queues.Add(Snapshot(queue, out var write));
+                writes.Add(write);
                 heads.Add((queue.Id, queue.Entries.Head));
             }
 
-            checkpoint = new Checkpoint(
+            var checkpoint = new Checkpoint(
                 Generation + 1,
                 position,
                 state.NextQueueId,
@@ -66,100 +68,151 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
             var deadSegments = state.Segments.All
                 .Where(s => s != state.Segments.Last && !s.Deleted && s.LiveReferences == 0 && s.EndPosition <= position && !_decided.Segments.Contains(s))
                 .ToList();
-            toExecute = _decided;
-            decidedNow = new Deletions(deadSegments, heads, [.. state.DeletedQueues]);
+            return new PreparedCheckpoint(this, checkpoint, writes, _decided, new Deletions(deadSegments, heads, [.. state.DeletedQueues]));
         }
+    }
 
-        foreach (var (queue, entries, _) in writes)
+    private void Write(PreparedCheckpoint prepared)
+    {
+        try
         {
-            _index.Write(queue.Id, entries);
+            foreach (var write in prepared.Writes)
+            {
+                _index.Write(write.Queue.Id, write.Entries);
+            }
+
+            CheckpointFile.Write(device, prepared.Checkpoint);
+        }
+        catch
+        {
+            Abandon(prepared);
+            throw;
         }
 
-        CheckpointFile.Write(device, checkpoint);
-        Generation = checkpoint.Generation;
-        Checkpoints++;
-
+        Generation = prepared.Checkpoint.Generation;
+        Interlocked.Increment(ref _checkpoints);
         lock (gate)
         {
-            foreach (var (queue, _, next) in writes)
+            foreach (var write in prepared.Writes)
             {
-                queue.IndexDurableNext = Math.Max(queue.IndexDurableNext, next);
-                queue.Relocated.Clear();
+                write.ReturnBuffer();
+                ForgetRelocationsWritten(write);
             }
 
             // Only now that the checkpoint stands do its decisions count; a failed checkpoint decides nothing.
-            state.DeletedQueues.RemoveAll(decidedNow.Queues.Contains);
-            _decided = decidedNow;
+            state.DeletedQueues.RemoveAll(prepared.DecidedNow.Queues.Contains);
+            _decided = prepared.DecidedNow;
         }
 
-        if (deferDeletions)
+        try
         {
-            var previous = _deleting;
-            _deleting = Task.Run(async () =>
-            {
-#pragma warning disable VSTHRD003 // This writer's own previous deletion task: deletions run one after another.
-                await previous.ConfigureAwait(false);
-#pragma warning restore VSTHRD003
-                try
-                {
-                    Execute(toExecute);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    Interlocked.Increment(ref _deletionFailures);
-                }
-            });
-            return;
+            Execute(prepared.ToExecute);
         }
-
-        // A checkpoint someone waits for finishes its deletions before it reports, as tests and compaction expect.
-        WaitForDeletions();
-        Execute(toExecute);
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The checkpoint stands; an undeleted file is unreferenced and costs only space.
+            Interlocked.Increment(ref _deletionFailures);
+        }
     }
 
-    private static QueueSnapshot Snapshot(StoredQueue queue, out List<(long, long, int)> entries)
+    private void Abandon(PreparedCheckpoint prepared)
     {
-        var window = queue.Entries;
-        var ackedRanges = new List<(long, int)>();
-        var counts = new List<(long, int)>();
-        entries = [];
-        var from = Math.Max(queue.IndexDurableNext, window.Head);
-        foreach (var seq in queue.Relocated.Where(s => s < from).Order())
+        lock (gate)
         {
-            if (window.Contains(seq) && window[seq].IsLive)
+            foreach (var write in prepared.Writes)
             {
-                entries.Add((seq, window[seq].Position, window[seq].Length));
+                write.ReturnBuffer();
+
+                // Its entries were never made durable: the next checkpoint writes them again. Relocations
+                // recorded meanwhile stay in Relocated and are written with them.
+                write.Queue.IndexDurableNext = Math.Min(write.Queue.IndexDurableNext, write.PreviousDurableNext);
             }
         }
+    }
 
-        long rangeStart = -1;
-        for (var seq = window.Head; seq < window.Next; seq++)
+    /// <summary>
+    /// A relocation the checkpoint wrote is settled, unless the entry was moved again after the
+    /// snapshot: then its newer position is still owed to the index.
+    /// </summary>
+    private static void ForgetRelocationsWritten(QueueIndexWrite write)
+    {
+        var queue = write.Queue;
+        var window = queue.Entries;
+        foreach (var (seq, position) in write.RelocatedSeen)
         {
-            ref var entry = ref window[seq];
-            if (!entry.IsLive)
+            if (!window.Contains(seq) || !window[seq].IsLive || window[seq].Position == position)
             {
-                if (rangeStart < 0)
+                queue.Relocated.Remove(seq);
+            }
+        }
+    }
+
+    private static QueueSnapshot Snapshot(StoredQueue queue, out QueueIndexWrite write)
+    {
+        var window = queue.Entries;
+        var from = Math.Max(queue.IndexDurableNext, window.Head);
+        var relocatedSeen = new List<(long Seq, long Position)>(queue.Relocated.Count);
+        foreach (var seq in queue.Relocated)
+        {
+            relocatedSeen.Add((seq, window.Contains(seq) && window[seq].IsLive ? window[seq].Position : -1));
+        }
+
+        // Sorted by sequence number: the relocated entries below `from`, then every entry from there.
+        var capacity = relocatedSeen.Count + (int)Math.Max(0, window.Next - from);
+        var pooled = capacity <= PooledEntriesMax;
+        var entries = pooled
+            ? ArrayPool<(long, long, int)>.Shared.Rent(Math.Max(1, capacity))
+            : GC.AllocateUninitializedArray<(long, long, int)>(capacity);
+        var count = 0;
+        foreach (var (seq, position) in relocatedSeen.Where(r => r.Seq < from && r.Position >= 0).OrderBy(r => r.Seq))
+        {
+            entries[count++] = (seq, position, window[seq].Length);
+        }
+
+        var ackedRanges = new List<(long, int)>();
+        var counts = new List<(long, int)>();
+        long rangeStart = -1;
+        var holes = window.Next - window.Head - queue.MessageCount;
+        if (holes > 0 || queue.CountedEntries > 0)
+        {
+            for (var seq = window.Head; seq < window.Next; seq++)
+            {
+                ref var entry = ref window[seq];
+                if (!entry.IsLive)
                 {
-                    rangeStart = seq;
+                    if (rangeStart < 0)
+                    {
+                        rangeStart = seq;
+                    }
+
+                    continue;
                 }
 
-                continue;
-            }
+                if (rangeStart >= 0)
+                {
+                    ackedRanges.Add((rangeStart, (int)(seq - rangeStart)));
+                    rangeStart = -1;
+                }
 
-            if (rangeStart >= 0)
-            {
-                ackedRanges.Add((rangeStart, (int)(seq - rangeStart)));
-                rangeStart = -1;
-            }
+                if (entry.DeliveryCount > 0)
+                {
+                    counts.Add((seq, entry.DeliveryCount));
+                }
 
-            if (entry.DeliveryCount > 0)
-            {
-                counts.Add((seq, entry.DeliveryCount));
+                if (seq >= from)
+                {
+                    entries[count++] = (seq, entry.Position, entry.Length);
+                }
             }
-
-            if (seq >= from)
+        }
+        else
+        {
+            // Every entry in the window is live and none was ever redelivered: nothing to record but
+            // the new entries, and no need to walk a long backlog under the lock.
+            for (var seq = from; seq < window.Next; seq++)
             {
-                entries.Add((seq, entry.Position, entry.Length));
+                ref var entry = ref window[seq];
+                entries[count++] = (seq, entry.Position, entry.Length);
             }
         }
 
@@ -177,6 +230,11 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
             ackedRanges.Add((rangeStart, (int)(next - rangeStart)));
         }
 
+        write = new QueueIndexWrite(queue, entries, pooled, count, queue.IndexDurableNext, relocatedSeen);
+
+        // Raised now, not once written: a relocation applied while this checkpoint is being written
+        // must be recorded as owed to the index, since the snapshot holds the entry's old position.
+        queue.IndexDurableNext = Math.Max(queue.IndexDurableNext, window.Next);
         return new QueueSnapshot(queue.Id, queue.Name, window.Head, next, ackedRanges, counts);
     }
 
@@ -238,4 +296,22 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
     }
 
     private sealed record Deletions(List<Segment> Segments, List<(uint QueueId, long Head)> QueueHeads, List<uint> Queues);
+
+    private sealed class PreparedCheckpoint(CheckpointWriter writer, Checkpoint checkpoint, List<QueueIndexWrite> writes, Deletions toExecute, Deletions decidedNow) : IPreparedCheckpoint
+    {
+        public Checkpoint Checkpoint { get; } = checkpoint;
+
+        public List<QueueIndexWrite> Writes { get; } = writes;
+
+        /// <summary>Decided at the previous checkpoint: carried out once this one stands.</summary>
+        public Deletions ToExecute { get; } = toExecute;
+
+        public Deletions DecidedNow { get; } = decidedNow;
+
+        public long Position => Checkpoint.LogPosition;
+
+        public void Write() => writer.Write(this);
+
+        public void Abandon() => writer.Abandon(this);
+    }
 }

@@ -64,6 +64,11 @@ internal sealed class StoreState(SegmentCatalog segments)
                         ref var entry = ref queue.Entries[seq];
                         if (entry.IsLive)
                         {
+                            if (entry.DeliveryCount == 0)
+                            {
+                                queue.CountedEntries++;
+                            }
+
                             entry.DeliveryCount++;
                             MakeReady(queue, seq, ref entry);
                         }
@@ -130,6 +135,11 @@ internal sealed class StoreState(SegmentCatalog segments)
         queue.Entries.Add(seq, entry);
         queue.MessageCount++;
         queue.ReadyCount++;
+        if (entry.DeliveryCount > 0)
+        {
+            queue.CountedEntries++;
+        }
+
         Reference(entry.Position, entry.Length, +1);
     }
 
@@ -152,6 +162,11 @@ internal sealed class StoreState(SegmentCatalog segments)
         if (entry.State == EntryState.Ready)
         {
             queue.ReadyCount--;
+        }
+
+        if (entry.DeliveryCount > 0)
+        {
+            queue.CountedEntries--;
         }
 
         queue.MessageCount--;

@@ -108,8 +108,9 @@ public sealed class FailedFsyncTests
             }
 
             device.FailNextFsync("queues/");
-            await Assert.ThrowsAsync<IOException>(store.CheckpointAsync);
-            Assert.NotNull(store.Failure);
+            var error = await Assert.ThrowsAsync<StorageFailedException>(store.CheckpointAsync);
+            Assert.IsType<IOException>(error.InnerException);
+            Assert.Same(error, store.Failure);
             await Assert.ThrowsAsync<StorageFailedException>(() => store.AppendAsync([queue], TestPayload.Make(5), policy: FlushPolicy.Async).AsTask());
             device = device.Crash();
         }

@@ -30,6 +30,12 @@ internal sealed class ModelCoverage
 
     public long CallsRefusedForSpace { get; set; }
 
+    /// <summary>Queues a reopened store no longer held because their delete reached the disk.</summary>
+    public long QueuesDeletedAcrossCrash { get; set; }
+
+    /// <summary>Index or checkpoint file fsyncs held for some steps while the model went on calling the store.</summary>
+    public long CheckpointWritesHeld { get; set; }
+
     public void Add(StoreStatistics statistics)
     {
         Checkpoints += statistics.Checkpoints;
@@ -62,11 +68,13 @@ internal sealed class ModelCoverage
         IndexEntriesRebuilt += other.IndexEntriesRebuilt;
         CheckpointFallbacks += other.CheckpointFallbacks;
         CallsRefusedForSpace += other.CallsRefusedForSpace;
+        CheckpointWritesHeld += other.CheckpointWritesHeld;
+        QueuesDeletedAcrossCrash += other.QueuesDeletedAcrossCrash;
     }
 
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
         $"checkpoints {Checkpoints}, segments deleted {SegmentsDeleted}, segments reused {SegmentsReused}, records relocated {RecordsRelocated}, stores failed by fsync {FailedStores}, fsyncs overlapping a write {OverlappedFsyncs}, damaged regions after a failed fsync {HolesAfterFailedFsync}, " +
         $"recoveries truncating a torn tail {TornRecoveries} ({BytesTruncated} bytes), index entries rebuilt {IndexEntriesRebuilt}, checkpoint fallbacks {CheckpointFallbacks}, " +
-        $"calls refused for a full disk {CallsRefusedForSpace}");
+        $"calls refused for a full disk {CallsRefusedForSpace}, checkpoint writes held while calls went on {CheckpointWritesHeld}, queues gone after their delete {QueuesDeletedAcrossCrash}");
 }

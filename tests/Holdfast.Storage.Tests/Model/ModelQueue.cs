@@ -10,6 +10,12 @@ internal sealed class ModelQueue(string name)
     /// <summary>The last declare issued for it in this store instance, if any.</summary>
     public ModelOp? Declare { get; set; }
 
+    /// <summary>
+    /// The delete issued for it in this store instance, if any: the name is then left alone (not
+    /// declared again) until a reopened store shows whether the delete reached the disk.
+    /// </summary>
+    public ModelOp? Delete { get; set; }
+
     /// <summary>A reopened store showed it.</summary>
     public bool OnDisk { get; set; }
 

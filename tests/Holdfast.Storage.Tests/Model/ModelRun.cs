@@ -56,8 +56,10 @@ internal sealed class ModelRun
     private long _failedFsyncsBefore = long.MaxValue;
     private int _crashAtStep = int.MaxValue;
 
-    // A log fsync held for a few steps (a slow disk), so calls keep coming while it runs: the writer
-    // writes on beside the syncer's fsync, and a crash or an injected fsync failure can land inside it.
+    // An fsync held for a few steps (a slow disk), so calls keep coming while it runs: for the log's,
+    // the writer writes on beside the syncer's fsync; for an index file's or the checkpoint file's, the
+    // writer appends, applies acks and relocations beside a checkpoint being written. A crash or an
+    // injected fsync failure can land inside either.
     private FsyncStall? _slowFsync;
     private int _slowFsyncUntilStep;
 
@@ -155,13 +157,16 @@ internal sealed class ModelRun
                 FillOrFreeDisk();
                 break;
             case < 45:
-                SlowTheNextLogFsync();
+                SlowTheNextFsync();
                 break;
             case < 60:
                 await SettleAllAsync();
                 break;
-            case < 100:
+            case < 95:
                 await DeclareAsync();
+                break;
+            case < 100:
+                await DeleteAsync();
                 break;
             case < 130:
                 await IssueAsync(Store.CheckpointAsync, "checkpoint", syncs: true, writesRecord: false);
@@ -198,7 +203,7 @@ internal sealed class ModelRun
             _queues[name] = queue;
         }
 
-        if (queue.Handle is not null)
+        if (queue.Handle is not null || queue.Delete is not null)
         {
             return;
         }
@@ -215,6 +220,23 @@ internal sealed class ModelRun
         {
             queue.Handle = await task;
         }
+    }
+
+    private async Task DeleteAsync()
+    {
+        var queue = RandomOpenQueue();
+        if (queue is null)
+        {
+            return;
+        }
+
+        var policy = RandomPolicy();
+        var failedBefore = StoreFailed;
+        var task = Store.DeleteQueueAsync(queue.Handle!, policy).AsTask();
+        var op = Register(task, failedBefore, $"delete {queue.Name} {Describe(policy)}", Syncs(policy), writesRecord: true);
+        queue.Delete = op;
+        queue.Handle = null;
+        await MaybeSettleAsync(op);
     }
 
     private async Task AppendAsync()
@@ -403,16 +425,22 @@ internal sealed class ModelRun
         Note("fault: the next log fsync fails");
     }
 
-    private void SlowTheNextLogFsync()
+    private void SlowTheNextFsync()
     {
         if (_slowFsync is not null)
         {
             return;
         }
 
-        _slowFsync = _device.StallNextFsync("log/");
+        var prefix = _random.Next(3) switch
+        {
+            0 => "queues/",
+            1 => "checkpoint.",
+            _ => "log/",
+        };
+        _slowFsync = _device.StallNextFsync(prefix);
         _slowFsyncUntilStep = _step + _random.Next(1, 12);
-        Note("the next log fsync is slow");
+        Note($"the next fsync of {prefix} is slow");
     }
 
     /// <summary>Ends the slow fsync; called before the model waits on anything, which could be waiting on it.</summary>
@@ -423,7 +451,13 @@ internal sealed class ModelRun
             return;
         }
 
-        Note(_slowFsync.WasHeld ? "the slow log fsync ends" : "no log fsync began while it was to be slow");
+        var prefix = _slowFsync.PathPrefix;
+        Note(_slowFsync.WasHeld ? $"the slow fsync of {prefix} ends" : $"no fsync of {prefix} began while it was to be slow");
+        if (_slowFsync.WasHeld && prefix != "log/")
+        {
+            Coverage.CheckpointWritesHeld++;
+        }
+
         _slowFsync.Release();
         _slowFsync = null;
     }
@@ -513,7 +547,7 @@ internal sealed class ModelRun
     {
         if (_slowFsync is { WasHeld: true })
         {
-            Note("crashing inside the slow log fsync");
+            Note($"crashing inside the slow fsync of {_slowFsync.PathPrefix}");
             return;
         }
 
@@ -558,7 +592,12 @@ internal sealed class ModelRun
         foreach (var queue in _queues.Values)
         {
             var handle = Store.FindQueue(queue.Name);
-            var mustExist = queue.OnDisk || (queue.Declare is { } declare && declare.Index <= durable && !declare.Task.IsFaulted);
+
+            // A delete issued may have reached the disk whatever became of its call (the log keeps
+            // what was written before a failure); one issued up to the last fsync that succeeded did.
+            var delete = queue.Delete;
+            queue.Delete = null;
+            var mustExist = delete is null && (queue.OnDisk || (queue.Declare is { } declare && declare.Index <= durable && !declare.Task.IsFaulted));
             if (handle is null)
             {
                 if (mustExist)
@@ -566,16 +605,22 @@ internal sealed class ModelRun
                     throw Violation($"queue {queue.Name} was lost (declared by {queue.Declare?.ToString() ?? "an earlier store"})");
                 }
 
-                foreach (var copy in queue.Copies.Values.Where(c => MustBePresent(c, durable)))
+                foreach (var copy in queue.Copies.Values.Where(c => delete is null && MustBePresent(c, durable)))
                 {
                     throw Violation($"{queue.Name} is gone with {copy.History()}, which had to survive");
                 }
 
+                Coverage.QueuesDeletedAcrossCrash += delete is null ? 0 : 1;
                 queue.Copies.Clear();
                 queue.Handle = null;
                 queue.Declare = null;
                 queue.OnDisk = false;
                 continue;
+            }
+
+            if (delete is not null && delete.Index <= durable && !delete.Task.IsFaulted)
+            {
+                throw Violation($"queue {queue.Name} is back although {delete} was on disk");
             }
 
             queue.Handle = handle;
