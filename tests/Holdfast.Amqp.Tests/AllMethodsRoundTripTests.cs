@@ -116,7 +116,7 @@ public sealed class AllMethodsRoundTripTests
 
         if (type == typeof(ShortString))
         {
-            return new ShortString(RandomBytes(random, random.Next(0, 256)));
+            return new ShortString(RandomUtf8(random, random.Next(0, 256)));
         }
 
         if (type == typeof(LongString))
@@ -130,6 +130,23 @@ public sealed class AllMethodsRoundTripTests
         }
 
         throw new NotSupportedException(type.Name);
+    }
+
+    /// <summary>Valid UTF-8 (short strings must be) of at most <paramref name="maxBytes"/> bytes, characters of every width.</summary>
+    private static byte[] RandomUtf8(Random random, int maxBytes)
+    {
+        string[] characters = ["a", "Z", "0", " ", ".", "\0", "é", "ß", "€", "中", "😀"];
+        var text = new System.Text.StringBuilder();
+        while (true)
+        {
+            var next = characters[random.Next(characters.Length)];
+            if (System.Text.Encoding.UTF8.GetByteCount(text + next) > maxBytes)
+            {
+                return System.Text.Encoding.UTF8.GetBytes(text.ToString());
+            }
+
+            text.Append(next);
+        }
     }
 
     private static byte[] RandomBytes(Random random, int length)

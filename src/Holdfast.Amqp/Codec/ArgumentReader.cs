@@ -103,7 +103,17 @@ internal ref struct ArgumentReader
             return _failure.Fail(ReplyCode.FrameError, field, $"is a short string of {length} bytes at offset {_position}, but only {Remaining - 1} bytes follow");
         }
 
-        value = new ShortString(_memory.Slice(_position + 1, length));
+        // The spec's short strings carry UTF-8, and everything that reads one as a name, key, tag or
+        // property keeps it as a .NET string and encodes it again on the way out. Invalid bytes would
+        // come back as U+FFFD (3 bytes each): different from what was sent, and possibly past 255 bytes,
+        // so that a delivery carrying it could never be encoded. Refused here, once, for every field.
+        var bytes = _memory.Slice(_position + 1, length);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+        {
+            return _failure.Fail(ReplyCode.SyntaxError, field, $"is a short string of {length} bytes at offset {_position} that is not valid UTF-8");
+        }
+
+        value = new ShortString(bytes);
         _position += 1 + length;
         return true;
     }

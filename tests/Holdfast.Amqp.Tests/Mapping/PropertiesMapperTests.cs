@@ -172,7 +172,8 @@ public sealed class PropertiesMapperTests
     [Fact]
     public void A_short_string_property_that_is_not_utf8_is_the_one_lossy_case()
     {
-        // Pinned on purpose: the broker model holds strings, so invalid bytes become U+FFFD.
+        // Pinned on purpose: the broker model holds strings, so invalid bytes become U+FFFD. (The decoder refuses
+        // such a short string, so from the wire this cannot happen; ShortStringUtf8Tests.)
         var sent = new BasicProperties { MessageId = new ShortString(new byte[] { (byte)'a', 0xFF }) };
 
         var broker = PropertiesMapper.ToBroker(sent);
