@@ -29,4 +29,7 @@ public enum BrokerErrorKind
 
     /// <summary>The broker cannot do it now: the store failed, the disk is full.</summary>
     ResourceError,
+
+    /// <summary>A fault in the broker or its door, not the client's doing (a delivery that could not be encoded).</summary>
+    InternalError,
 }

@@ -36,6 +36,8 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     private volatile TopologySnapshot _topology = TopologySnapshot.Empty;
     private ImmutableDictionary<string, PolicyDefinition> _policies = ImmutableDictionary.Create<string, PolicyDefinition>(StringComparer.Ordinal);
 
+    internal BrokerEvents Events => _events;
+
     internal VirtualHost(string name, MessageStore store, MessageMemory memory, TimeProvider time, BrokerEvents events)
     {
         Name = name;

@@ -76,7 +76,22 @@ public sealed class FrameWriterTests
     {
         var bigTable = new FieldTable(new FieldTableEntry("blob", FieldValue.FromByteArray(new byte[5000])));
 
-        Assert.Throws<ArgumentException>(() => FrameWriter.WriteMethod(new ArrayBufferWriter<byte>(), 0, new ConnectionStart(0, 9, bigTable, "PLAIN", "en_US"), 4096));
+        var thrown = Assert.Throws<FrameTooLargeException>(() => FrameWriter.WriteMethod(new ArrayBufferWriter<byte>(), 0, new ConnectionStart(0, 9, bigTable, "PLAIN", "en_US"), 4096));
+        Assert.Equal((FrameType.Method, 4096u), (thrown.FrameType, thrown.FrameMax));
+    }
+
+    [Fact]
+    public void A_content_whose_header_does_not_fit_in_frame_max_is_refused_before_any_frame_is_written()
+    {
+        // Half a content (the method without its header) would break the stream for good.
+        var output = new ArrayBufferWriter<byte>();
+        var properties = new BasicProperties { Headers = new FieldTable(new FieldTableEntry("blob", FieldValue.FromByteArray(new byte[5000]))) };
+
+        var thrown = Assert.Throws<FrameTooLargeException>(() => FrameWriter.WriteContent(output, 1, new BasicDeliver("ctag", 1, false, "", "q"), properties, new ReadOnlySequence<byte>("body"u8.ToArray()), 4096));
+
+        Assert.Equal(FrameType.Header, thrown.FrameType);
+        Assert.True(thrown.PayloadLength > 4088);
+        Assert.Equal(0, output.WrittenCount);
     }
 
     [Fact]

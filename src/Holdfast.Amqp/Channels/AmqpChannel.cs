@@ -7,9 +7,12 @@ namespace Holdfast.Amqp.Channels;
 /// (method, then header, then body frames up to the announced size), its flow flag and its handler.
 /// Touched only by the connection's read loop.
 /// </summary>
-internal sealed class AmqpChannel(ushort number, IAmqpChannelHandler handler)
+internal sealed class AmqpChannel(ushort number, IAmqpChannelHandler handler, ChannelOutput output)
 {
     public ushort Number { get; } = number;
+
+    /// <summary>This channel's output, which tells it from a later channel under the same number.</summary>
+    public ChannelOutput Output { get; } = output;
 
     public IAmqpChannelHandler Handler { get; } = handler;
 

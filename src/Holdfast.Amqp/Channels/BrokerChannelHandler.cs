@@ -1,5 +1,6 @@
 using System.Buffers;
 using Holdfast.Amqp.Codec;
+using Holdfast.Amqp.Framing;
 using Holdfast.Amqp.Mapping;
 using Holdfast.Broker;
 using Holdfast.Broker.Messages;
@@ -113,11 +114,24 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     public void Deliver(in Delivery delivery)
     {
         var message = delivery.Message;
-        Output.TrySendContent(
-            new BasicDeliver(delivery.ConsumerTag, delivery.DeliveryTag, delivery.Redelivered, message.Exchange, message.RoutingKey),
-            PropertiesMapper.ToAmqp(message.Properties),
-            new ReadOnlySequence<byte>(message.Body));
+        try
+        {
+            Output.TrySendContent(
+                new BasicDeliver(delivery.ConsumerTag, delivery.DeliveryTag, delivery.Redelivered, message.Exchange, message.RoutingKey),
+                PropertiesMapper.ToAmqp(message.Properties),
+                new ReadOnlySequence<byte>(message.Body));
+        }
+        catch (FrameTooLargeException ex) when (ex.FrameType == FrameType.Header)
+        {
+            // A header cannot be split, and the publisher's connection may have allowed larger frames than this one.
+            throw new BrokerException(
+                BrokerErrorKind.PreconditionFailed,
+                $"message properties of {ex.PayloadLength} bytes do not fit in a frame of this connection's frame-max {ex.FrameMax}; the message stays in its queue for a consumer with a larger frame-max",
+                ex);
+        }
     }
+
+    public void Fail(BrokerException reason) => Output.RequestClose(BrokerErrorMapping.ToVerdict(reason, AmqpMethodId.BasicDeliver));
 
     public void ReturnMessage(BrokerMessage message, ReturnReason reason) =>
         Output.TrySendContent(

@@ -4,7 +4,7 @@ using Holdfast.Broker;
 namespace Holdfast.Amqp.Channels;
 
 /// <summary>
-/// The broker's refusals as AMQP replies. Soft codes close the channel; 530, 503, 540 and 506 are
+/// The broker's refusals as AMQP replies. Soft codes close the channel; 530, 503, 540, 541 and 506 are
 /// hard in the spec and RabbitMQ closes the connection for them.
 /// </summary>
 internal static class BrokerErrorMapping
@@ -22,6 +22,7 @@ internal static class BrokerErrorMapping
             BrokerErrorKind.NotAllowed => Connection(ReplyCode.NotAllowed),
             BrokerErrorKind.NotImplemented => Connection(ReplyCode.NotImplemented),
             BrokerErrorKind.CommandInvalid => Connection(ReplyCode.CommandInvalid),
+            BrokerErrorKind.InternalError => Connection(ReplyCode.InternalError),
             _ => Connection(ReplyCode.ResourceError),
         };
 

@@ -11,13 +11,15 @@ namespace Holdfast.Amqp.Channels;
 public sealed class ChannelOutput
 {
     private readonly FrameOutbox _outbox;
+    private readonly Action<ChannelOutput, ChannelVerdict>? _requestClose;
     private readonly Lock _gate = new();
     private bool _closed;
 
-    internal ChannelOutput(FrameOutbox outbox, ushort channelNumber)
+    internal ChannelOutput(FrameOutbox outbox, ushort channelNumber, Action<ChannelOutput, ChannelVerdict>? requestClose = null)
     {
         _outbox = outbox;
         ChannelNumber = channelNumber;
+        _requestClose = requestClose;
     }
 
     public ushort ChannelNumber { get; }
@@ -49,6 +51,13 @@ public sealed class ChannelOutput
             return !_closed && _outbox.TrySendContent(ChannelNumber, method, properties, body);
         }
     }
+
+    /// <summary>
+    /// Asks the connection to close this channel (or, for a hard error, the connection) as if the handler had answered
+    /// a method with <paramref name="verdict"/>. From any thread; returns at once, and the connection's read loop does
+    /// it next, unless this channel is gone by then.
+    /// </summary>
+    public void RequestClose(ChannelVerdict verdict) => _requestClose?.Invoke(this, verdict);
 
     /// <summary>
     /// The channel is gone: nothing more goes out through this output. Once this returns no send is

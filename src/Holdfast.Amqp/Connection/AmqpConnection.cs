@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
@@ -44,6 +45,7 @@ public sealed class AmqpConnection
     private long _lastReadTimestamp;
     private ITimer? _heartbeatTimer;
     private object? _requestedClose;
+    private readonly ConcurrentQueue<(ChannelOutput Output, ChannelVerdict Verdict)> _channelCloseRequests = new();
     private volatile string? _abortReason;
     private string _closeReason = "closed";
     private bool _inputDesynchronized;
@@ -193,6 +195,7 @@ public sealed class AmqpConnection
             var result = await input.ReadAsync(_abort.Token).ConfigureAwait(false);
             MarkRead();
             TakeCloseRequest();
+            await TakeChannelCloseRequestsAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
             if (_inputDesynchronized)
             {
@@ -300,6 +303,35 @@ public sealed class AmqpConnection
         if (Interlocked.Exchange(ref _requestedClose, null) is AmqpError requested)
         {
             CloseConnection(0, requested);
+        }
+    }
+
+    /// <summary>A channel's handler asks, from another thread (a queue's delivery), for its channel to be closed.</summary>
+    private void RequestChannelClose(ChannelOutput output, ChannelVerdict verdict)
+    {
+        _channelCloseRequests.Enqueue((output, verdict));
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // The input is already completed: the channel goes with the connection.
+        }
+    }
+
+    private async ValueTask TakeChannelCloseRequestsAsync()
+    {
+        while (_channelCloseRequests.TryDequeue(out var request))
+        {
+            // Only the channel that asked: its number may have been closed and opened again since.
+            if (_state == ConnectionState.Open
+                && _channels.TryGetValue(request.Output.ChannelNumber, out var channel)
+                && channel.Output == request.Output
+                && channel.State == ChannelState.Open)
+            {
+                await ApplyAsync(channel, request.Verdict).ConfigureAwait(false);
+            }
         }
     }
 
@@ -658,8 +690,9 @@ public sealed class AmqpConnection
             return;
         }
 
-        var context = new AmqpChannelContext(Id, number, UserName, VirtualHost, RemoteEndPoint, new ChannelOutput(_outbox, number));
-        _channels[number] = new AmqpChannel(number, _server.ChannelHandlers.Create(context));
+        var output = new ChannelOutput(_outbox, number, RequestChannelClose);
+        var context = new AmqpChannelContext(Id, number, UserName, VirtualHost, RemoteEndPoint, output);
+        _channels[number] = new AmqpChannel(number, _server.ChannelHandlers.Create(context), output);
         _outbox.TrySend(number, new ChannelOpenOk(LongString.Empty));
     }
 

@@ -10,8 +10,9 @@ namespace Holdfast.Amqp.Framing;
 /// frame-end octet included, so a frame carries at most frame-max - 8 payload bytes.
 /// </summary>
 /// <remarks>
-/// A method or content header that does not fit in frame-max is refused with an exception: the
-/// peer would close the connection on it, so it is a bug on our side to try.
+/// A method or content header that does not fit in frame-max is refused with a
+/// <see cref="FrameTooLargeException"/>: the peer would close the connection on it. A whole content
+/// is checked before any of its frames is written, so a refused one leaves nothing half-sent.
 /// </remarks>
 public static class FrameWriter
 {
@@ -38,10 +39,12 @@ public static class FrameWriter
         EndFrame(output, frame, payloadLength);
     }
 
-    public static void WriteContentHeader(IBufferWriter<byte> output, ushort channel, ContentHeader header, uint frameMax)
+    public static void WriteContentHeader(IBufferWriter<byte> output, ushort channel, ContentHeader header, uint frameMax) =>
+        WriteContentHeader(output, channel, header, header.EncodedLength, frameMax);
+
+    private static void WriteContentHeader(IBufferWriter<byte> output, ushort channel, ContentHeader header, int payloadLength, uint frameMax)
     {
         ArgumentNullException.ThrowIfNull(output);
-        int payloadLength = header.EncodedLength;
         Span<byte> frame = BeginFrame(output, FrameType.Header, channel, payloadLength, frameMax);
         header.WriteTo(frame.Slice(AmqpFrame.HeaderLength, payloadLength));
         EndFrame(output, frame, payloadLength);
@@ -72,8 +75,17 @@ public static class FrameWriter
     public static void WriteContent<TMethod>(IBufferWriter<byte> output, ushort channel, TMethod method, BasicProperties properties, ReadOnlySequence<byte> body, uint frameMax)
         where TMethod : struct, IAmqpMethod
     {
+        // Properties come from another peer, which may have had a larger frame-max: checked before the method
+        // frame goes out, since a method with no header after it would break the stream for good.
+        var header = new ContentHeader((ulong)body.Length, properties);
+        int headerLength = header.EncodedLength;
+        if (headerLength > MaxPayloadLength(frameMax))
+        {
+            throw new FrameTooLargeException(FrameType.Header, headerLength, frameMax);
+        }
+
         WriteMethod(output, channel, method, frameMax);
-        WriteContentHeader(output, channel, new ContentHeader((ulong)body.Length, properties), frameMax);
+        WriteContentHeader(output, channel, header, headerLength, frameMax);
         WriteBody(output, channel, body, frameMax);
     }
 
@@ -100,7 +112,7 @@ public static class FrameWriter
         int maxPayloadLength = MaxPayloadLength(frameMax);
         if (payloadLength > maxPayloadLength)
         {
-            throw new ArgumentException($"A {type} frame with a {payloadLength}-byte payload does not fit in frame-max {frameMax} ({maxPayloadLength} payload bytes).");
+            throw new FrameTooLargeException(type, payloadLength, frameMax);
         }
 
         Span<byte> frame = output.GetSpan(AmqpFrame.OverheadLength + payloadLength);

@@ -18,7 +18,16 @@ public sealed class BrokerEvents
     private static readonly Counter<long> DelayedRefused = Meter.CreateCounter<long>(
         "holdfast.delayed.releases_refused", unit: "{message}", description: "Delayed-message releases a full queue refused; the message stayed held");
 
+    private static readonly Counter<long> DeliveriesFailed = Meter.CreateCounter<long>(
+        "holdfast.deliveries.failed", unit: "{delivery}", description: "Deliveries the door could not send; the message went back to its queue and the channel was closed");
+
     public IBrokerObserver? Observer { get; set; }
+
+    internal void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
+    {
+        DeliveriesFailed.Add(1, new KeyValuePair<string, object?>("vhost", virtualHost), new KeyValuePair<string, object?>("queue", queue));
+        Observer?.DeliveryFailed(virtualHost, queue, consumerTag, exception);
+    }
 
     internal void DeadLetterKept(string virtualHost, string queue, string reason, string why)
     {

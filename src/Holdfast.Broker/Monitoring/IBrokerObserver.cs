@@ -11,4 +11,12 @@ public interface IBrokerObserver
 
     /// <summary>A delayed message's release was refused by a full queue: it stays held and is tried again in 5 s.</summary>
     void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey);
+
+    /// <summary>
+    /// A delivery to <paramref name="consumerTag"/> could not be sent (<paramref name="exception"/>): the message went
+    /// back to <paramref name="queue"/> in its place and the consumer's channel is being closed. A
+    /// <see cref="BrokerException"/> names a refusal the client caused (a frame-max too small for the message);
+    /// anything else is a bug.
+    /// </summary>
+    void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception);
 }

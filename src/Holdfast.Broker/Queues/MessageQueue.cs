@@ -629,6 +629,7 @@ public sealed class MessageQueue
 
     private void DispatchLocked()
     {
+        var refusals = 0;
         while (_consumers.Count > 0 && _ready.Count > 0)
         {
             var consumer = NextConsumerWithRoomLocked();
@@ -639,10 +640,17 @@ public sealed class MessageQueue
 
             if (!consumer.Channel.TryDeliver(consumer, entry, WithDeliveryCount(entry)))
             {
-                // The channel closed between the look and the delivery: the message keeps its place.
+                // The channel closed between the look and the delivery, or could not send this message: it keeps
+                // its place, and the others are asked. That channel has no room from now on; the bound only
+                // guards against channels whose room comes and goes while this runs.
                 _ready.Return(entry);
                 _readyBytes += entry.ReadySize;
-                return;
+                if (++refusals > _consumers.Count)
+                {
+                    return;
+                }
+
+                continue;
             }
 
             if (consumer.NoAck)

@@ -40,6 +40,7 @@ public sealed class BrokerChannel
     private long _channelUnackedBytes;
     private string? _lastDeclaredQueue;
     private bool _closed;
+    private bool _failed;
 
     internal BrokerChannel(VirtualHost vhost, long connectionId, string user, IChannelEvents events, UserDirectory? users = null)
     {
@@ -575,6 +576,11 @@ public sealed class BrokerChannel
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="entry"/> to <paramref name="consumer"/> and tracks it as unacked. False when the channel
+    /// has no room, or when the door could not send it: then it is not tracked, the queue keeps it, and the channel
+    /// takes no more deliveries (see <see cref="FailLocked"/>).
+    /// </summary>
     internal bool TryDeliver(Consumer consumer, QueuedMessage entry, BrokerMessage message)
     {
         lock (_gate)
@@ -584,13 +590,19 @@ public sealed class BrokerChannel
                 return false;
             }
 
-            var tag = ++_lastDeliveryTag;
+            // Tracked only once sent: a delivery the door refused must not wait for an ack that can never come.
+            var tag = _lastDeliveryTag + 1;
+            if (!TrySendLocked(new Delivery(consumer.Tag, tag, entry.Redelivered, message), consumer.Queue.Name))
+            {
+                return false;
+            }
+
+            _lastDeliveryTag = tag;
             if (!consumer.NoAck)
             {
                 TrackLocked(new Unacked(tag, consumer.Queue, entry, consumer, entry.BodySize));
             }
 
-            _events.Deliver(new Delivery(consumer.Tag, tag, entry.Redelivered, message));
             return true;
         }
     }
@@ -604,12 +616,19 @@ public sealed class BrokerChannel
     {
         lock (_gate)
         {
-            if (_closed || _replyConsumer != consumer)
+            if (_closed || _failed || _replyConsumer != consumer)
             {
                 return false;
             }
 
-            _events.Deliver(new Delivery(consumer.Tag, ++_lastDeliveryTag, Redelivered: false, message));
+            // A reply that cannot be sent is lost like any reply to a requester that went away (at most once).
+            var tag = _lastDeliveryTag + 1;
+            if (!TrySendLocked(new Delivery(consumer.Tag, tag, Redelivered: false, message), DirectReply.PseudoQueue))
+            {
+                return false;
+            }
+
+            _lastDeliveryTag = tag;
             return true;
         }
     }
@@ -693,7 +712,7 @@ public sealed class BrokerChannel
 
     private bool HasRoomLocked(Consumer consumer)
     {
-        if (_closed || consumer.Cancelled || !consumer.Active || _events.IsCongested)
+        if (_closed || _failed || consumer.Cancelled || !consumer.Active || _events.IsCongested)
         {
             return false;
         }
@@ -707,6 +726,38 @@ public sealed class BrokerChannel
             && (consumer.PrefetchBytes == 0 || consumer.UnackedBytes < consumer.PrefetchBytes)
             && (_channelPrefetchCount == 0 || _channelUnacked < _channelPrefetchCount)
             && (_channelPrefetchBytes == 0 || _channelUnackedBytes < _channelPrefetchBytes);
+    }
+
+    private bool TrySendLocked(in Delivery delivery, string queue)
+    {
+        try
+        {
+            _events.Deliver(delivery);
+            return true;
+        }
+#pragma warning disable CA1031 // Whatever the door threw, one unsendable delivery must not stop the queue that offered it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            FailLocked(delivery.ConsumerTag, queue, ex);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The door could not send a delivery: this channel takes no more (another consumer, or this one after it
+    /// reconnects, may get the message), the host hears of it, and the door closes the channel, which puts
+    /// back what it had been sent and not settled.
+    /// </summary>
+    private void FailLocked(string consumerTag, string queue, Exception exception)
+    {
+        _failed = true;
+        _vhost.Events.DeliveryFailed(_vhost.Name, queue, consumerTag, exception);
+        var error = exception as BrokerException ?? new BrokerException(
+            BrokerErrorKind.InternalError,
+            $"a delivery from queue '{queue}' to consumer '{consumerTag}' could not be sent ({exception.GetType().Name}: {exception.Message}); it went back to the queue",
+            exception);
+        _events.Fail(error);
     }
 
     private void TrackLocked(Unacked delivery)

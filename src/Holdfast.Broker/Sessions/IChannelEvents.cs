@@ -11,8 +11,19 @@ public interface IChannelEvents
     /// <summary>True while the client's socket lags: deliveries wait until the door calls <see cref="BrokerChannel.ResumeDeliveries"/>.</summary>
     bool IsCongested { get; }
 
-    /// <summary>Sends a delivery. Called with the queue's and the channel's locks held, so it must not block.</summary>
+    /// <summary>
+    /// Sends a delivery. Called with the queue's and the channel's locks held, so it must not block. Throws when this
+    /// client cannot be sent this message (a <see cref="BrokerException"/> says why in the client's terms); nothing
+    /// of it may have been sent then, since the broker puts the message back and calls <see cref="Fail"/>.
+    /// </summary>
     void Deliver(in Delivery delivery);
+
+    /// <summary>
+    /// The broker has given up on this channel (<paramref name="reason"/>: a delivery it could not send) and sends it
+    /// nothing more: the door closes it with that reason. Called with the broker's locks held, from any thread: it
+    /// must only ask for the close, never wait for it.
+    /// </summary>
+    void Fail(BrokerException reason);
 
     void ReturnMessage(BrokerMessage message, ReturnReason reason);
 

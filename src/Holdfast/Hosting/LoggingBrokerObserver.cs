@@ -32,6 +32,24 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
         }
     }
 
+    public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
+    {
+        if (!ShouldLog($"d/{virtualHost}/{queue}", out var suppressed))
+        {
+            return;
+        }
+
+        // A refusal the client caused (its frame-max) is for the operator to know; anything else is a bug.
+        if (exception is BrokerException)
+        {
+            LogDeliveryRefused(logger, queue, virtualHost, consumerTag, exception.Message, suppressed);
+        }
+        else
+        {
+            LogDeliveryFailed(logger, exception, queue, virtualHost, consumerTag, suppressed);
+        }
+    }
+
     private bool ShouldLog(string key, out long suppressed)
     {
         var throttle = _throttles.GetOrAdd(key, static _ => new Throttle());
@@ -57,6 +75,12 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A delayed message for exchange '{Exchange}', routing key '{RoutingKey}', in vhost '{VirtualHost}' was refused by a full queue; it stays held and is tried again in 5 s ({Suppressed} more such since the last warning)")]
     private static partial void LogDelayedReleaseRefused(ILogger logger, string exchange, string routingKey, string virtualHost, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a delivery to consumer '{ConsumerTag}' was refused, {Why}; the message went back to the queue and the consumer's channel was closed ({Suppressed} more such since the last warning)")]
+    private static partial void LogDeliveryRefused(ILogger logger, string queue, string virtualHost, string consumerTag, string why, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a delivery to consumer '{ConsumerTag}' failed with an internal error; the message went back to the queue and the consumer's channel was closed ({Suppressed} more such since the last error)")]
+    private static partial void LogDeliveryFailed(ILogger logger, Exception exception, string queue, string virtualHost, string consumerTag, long suppressed);
 
     private sealed class Throttle
     {

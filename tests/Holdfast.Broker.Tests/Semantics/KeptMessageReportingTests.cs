@@ -66,6 +66,10 @@ public sealed class KeptMessageReportingTests
         public void DeadLetterKept(string virtualHost, string queue, string reason, string why) => DeadLetters.Enqueue((virtualHost, queue, reason, why));
 
         public void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey) => Delayed.Enqueue((virtualHost, exchange, routingKey));
+
+        public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
+        {
+        }
     }
 
     /// <summary>Sums one instrument of the broker's meter, for measurements whose tag <c>key</c> has the given value (tests run in parallel).</summary>

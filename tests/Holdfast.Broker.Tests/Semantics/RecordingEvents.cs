@@ -17,11 +17,26 @@ internal sealed class RecordingEvents : IChannelEvents
 
     public bool IsCongested => false;
 
-    public void Deliver(in Delivery delivery) => Deliveries.Enqueue(delivery);
+    /// <summary>When set and it returns an exception for a delivery, <see cref="Deliver"/> throws it instead of recording.</summary>
+    public Func<Delivery, Exception?>? Unsendable { get; set; }
+
+    public void Deliver(in Delivery delivery)
+    {
+        if (Unsendable?.Invoke(delivery) is { } failure)
+        {
+            throw failure;
+        }
+
+        Deliveries.Enqueue(delivery);
+    }
 
     public void ReturnMessage(BrokerMessage message, ReturnReason reason) => Returns.Enqueue(message);
 
     public void Confirm(ulong sequence, bool multiple, bool ack) => Confirms.Enqueue((sequence, multiple, ack));
 
     public void ConsumerCancelled(string consumerTag) => Cancelled.Enqueue(consumerTag);
+
+    public ConcurrentQueue<BrokerException> Failures { get; } = new();
+
+    public void Fail(BrokerException reason) => Failures.Enqueue(reason);
 }
