@@ -67,7 +67,8 @@ internal sealed class InProcessBroker : IAsyncDisposable
         return (value.Trim('[', ']'), 5672);
     }
 
-    public static async Task<InProcessBroker> StartAsync(Func<AmqpServerOptions, AmqpServerOptions>? tune = null)
+    /// <param name="logs">Where the server logs; nowhere when null.</param>
+    public static async Task<InProcessBroker> StartAsync(Func<AmqpServerOptions, AmqpServerOptions>? tune = null, Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
     {
         if (ExternalTarget() is { } external)
         {
@@ -83,7 +84,7 @@ internal sealed class InProcessBroker : IAsyncDisposable
             Amqp = tune is null ? amqp : tune(amqp),
             ShutdownTimeout = TimeSpan.FromSeconds(3),
         };
-        var server = await HoldfastServer.StartAsync(options, NullLoggerFactory.Instance, CancellationToken.None);
+        var server = await HoldfastServer.StartAsync(options, logs ?? NullLoggerFactory.Instance, CancellationToken.None);
         return new InProcessBroker(directory, server);
     }
 
