@@ -137,5 +137,9 @@ public class ConfirmTrackerBenchmarks
         public void ConsumerCancelled(string consumerTag)
         {
         }
+
+        public void Fail(Holdfast.Broker.BrokerException reason)
+        {
+        }
     }
 }

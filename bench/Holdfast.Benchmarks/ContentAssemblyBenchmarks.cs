@@ -166,5 +166,9 @@ public class ContentAssemblyBenchmarks
         public void ConsumerCancelled(string consumerTag)
         {
         }
+
+        public void Fail(BrokerException reason)
+        {
+        }
     }
 }

@@ -79,5 +79,9 @@ public class QueueBenchmarks
         public void ConsumerCancelled(string consumerTag)
         {
         }
+
+        public void Fail(BrokerException reason)
+        {
+        }
     }
 }
