@@ -58,21 +58,20 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     /// <summary>The error that stopped the store, if one has.</summary>
     public Exception? Failure => _log.Failure;
 
-    /// <summary>Opens (creating if needed) and recovers the store. When recovery replayed records, a checkpoint is taken before returning so the next start is quick.</summary>
+    /// <summary>
+    /// Opens (creating if needed) and recovers the store. When recovery replayed records, a checkpoint
+    /// is started so the next start is quick; it is written in the background, since recovery stands
+    /// without it (a crash before it is written only means the next open replays the same records).
+    /// </summary>
     public static async Task<MessageStore> OpenAsync(StoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var store = await Task.Run(() => new MessageStore(options)).ConfigureAwait(false);
         if (store.Recovery.RecordsRecovered > 0 || store.Recovery.BytesTruncated > 0 || store.Recovery.IndexEntriesRebuilt > 0)
         {
-            try
-            {
-                await store.CheckpointAsync().ConfigureAwait(false);
-            }
-            catch (DiskFullException)
-            {
-                // Recovery stands without it; the next checkpoint covers the same ground.
-            }
+            // A checkpoint that fails for a full disk leaves the store as it is, and any other failure
+            // fails the store, which reports it through Failure and every later call.
+            _ = store.CheckpointAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         return store;

@@ -113,6 +113,54 @@ public sealed class BackgroundCheckpointTests
     }
 
     [Fact]
+    public async Task Open_after_a_replay_returns_before_its_checkpoint_is_written_and_a_crash_meanwhile_loses_nothing()
+    {
+        var device = new FaultyDevice();
+        var store = await MessageStore.OpenAsync(Options(device));
+        try
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            for (var id = 0; id < 10; id++)
+            {
+                await store.AppendAsync([queue], TestPayload.Make(id, 300), policy: FlushPolicy.Sync);
+            }
+
+            // No checkpoint yet: the next open replays these records and then checkpoints them.
+            device = device.Crash();
+            await store.DisposeAsync();
+
+            var stall = device.StallNextFsync("queues/");
+            try
+            {
+                store = await MessageStore.OpenAsync(Options(device)).WaitAsync(Patience);
+                Assert.Equal(10, store.Recovery.IndexEntriesRebuilt);
+                await stall.WaitUntilHeldAsync(Patience);
+                queue = store.FindQueue("q")!;
+                for (var id = 10; id < 15; id++)
+                {
+                    await store.AppendAsync([queue], TestPayload.Make(id, 300), policy: FlushPolicy.Sync).AsTask().WaitAsync(Patience);
+                }
+
+                // Power loss while the post-replay checkpoint is still being written.
+                device = device.Crash();
+            }
+            finally
+            {
+                stall.Release();
+            }
+
+            await store.DisposeAsync();
+            store = await MessageStore.OpenAsync(Options(device));
+            Assert.Equal(Enumerable.Range(0, 15), StoreContents.Ids(store, "q"));
+            Assert.Equal(0, store.Recovery.MessagesLost);
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_relocation_applied_while_a_checkpoint_is_written_reaches_the_index_before_its_old_segment_goes()
     {
         var device = new FaultyDevice();
