@@ -19,6 +19,7 @@ internal static class StorageCommand
         var seconds = new Option<double>("--seconds") { Description = "Length of the measured window.", DefaultValueFactory = _ => 10 }.AtLeast(0.001);
         var warmup = new Option<double>("--warmup") { Description = "Seconds of load before the window opens.", DefaultValueFactory = _ => 2 }.AtLeast(0);
         var segmentSize = new Option<long>("--segment-size") { Description = "Segment size in bytes.", DefaultValueFactory = _ => StoreOptions.DefaultSegmentSizeBytes }.AtLeast(1L << 20);
+        var checkpointEvery = new Option<long>("--checkpoint-every") { Description = "Bytes of log between automatic checkpoints (as StoreOptions.CheckpointEveryBytes).", DefaultValueFactory = _ => new StoreOptions().CheckpointEveryBytes }.AtLeast(1L << 20);
         var intervalMs = new Option<double>("--interval-ms") { Description = "For --policy interval: longest time data stays unsynced.", DefaultValueFactory = _ => 200 }.AtLeast(0.001);
         var intervalBytes = new Option<long>("--interval-bytes") { Description = "For --policy interval: most bytes that stay unsynced.", DefaultValueFactory = _ => 4L << 20 }.AtLeast(1);
         var baseline = new Option<bool>("--baseline-fsync") { Description = "Measure the disk instead: one writer, pwrite + fdatasync per record." };
@@ -28,7 +29,7 @@ internal static class StorageCommand
 
         var command = new Command("storage", "Append load against the storage engine.")
         {
-            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, intervalMs, intervalBytes, baseline, written, keep, traceAllocations,
+            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, checkpointEvery, intervalMs, intervalBytes, baseline, written, keep, traceAllocations,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -44,6 +45,7 @@ internal static class StorageCommand
                 Duration = TimeSpan.FromSeconds(parse.GetValue(seconds)),
                 Warmup = TimeSpan.FromSeconds(parse.GetValue(warmup)),
                 SegmentSizeBytes = parse.GetValue(segmentSize),
+                CheckpointEveryBytes = parse.GetValue(checkpointEvery),
                 BaselineFsync = parse.GetValue(baseline),
                 BaselineIntoWrittenBlocks = parse.GetValue(written),
                 Keep = parse.GetValue(keep),

@@ -23,6 +23,7 @@ internal static class StorageLoad
         {
             Directory = scratch.Sub("store"),
             SegmentSizeBytes = options.SegmentSizeBytes,
+            CheckpointEveryBytes = options.CheckpointEveryBytes,
             DefaultFlushPolicy = options.Policy,
             AutoCompact = false,
         };

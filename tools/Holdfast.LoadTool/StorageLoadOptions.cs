@@ -23,6 +23,8 @@ internal sealed record StorageLoadOptions
 
     public long SegmentSizeBytes { get; init; } = StoreOptions.DefaultSegmentSizeBytes;
 
+    public long CheckpointEveryBytes { get; init; } = new StoreOptions().CheckpointEveryBytes;
+
     public bool BaselineFsync { get; init; }
 
     /// <summary>With <see cref="BaselineFsync"/>: write the file's blocks (zeros) first, so each fdatasync persists data only.</summary>
