@@ -18,6 +18,19 @@ internal sealed class EntryWindow
 
     public bool Contains(long seq) => seq >= Head && seq < Next;
 
+    /// <summary>
+    /// Every entry from here to <see cref="Next"/> is live and was never redelivered, as far as the
+    /// window has been told (<see cref="NoteMarked"/>, and the holes <see cref="Add"/> makes): a
+    /// checkpoint walks the window for acked ranges and delivery counts only below it.
+    /// </summary>
+    public long MarkedBelow { get; private set; }
+
+    /// <summary>The entry at <paramref name="seq"/> was acked or redelivered.</summary>
+    public void NoteMarked(long seq) => MarkedBelow = Math.Max(MarkedBelow, seq + 1);
+
+    /// <summary>A walk found no acked or redelivered entry at or past <paramref name="seq"/>.</summary>
+    public void ClearMarkedFrom(long seq) => MarkedBelow = Math.Min(MarkedBelow, seq);
+
     public ref QueueEntry this[long seq] => ref _items[(_start + (int)(seq - Head)) & (_items.Length - 1)];
 
     /// <summary>Starts an empty window at <paramref name="head"/> (used when loading a checkpoint).</summary>
@@ -26,6 +39,7 @@ internal sealed class EntryWindow
         _start = 0;
         _count = 0;
         Head = head;
+        MarkedBelow = head;
         Array.Clear(_items);
     }
 
@@ -40,6 +54,11 @@ internal sealed class EntryWindow
         if (_count == 0 && seq > Head)
         {
             Head = seq; // Nothing live between: no need to hold holes.
+        }
+
+        if (Next < seq)
+        {
+            MarkedBelow = Math.Max(MarkedBelow, seq);
         }
 
         while (Next < seq)

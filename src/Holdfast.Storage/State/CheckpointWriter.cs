@@ -172,48 +172,56 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
         var ackedRanges = new List<(long, int)>();
         var counts = new List<(long, int)>();
         long rangeStart = -1;
+
+        // Acked ranges and delivery counts are looked for only where some may be: a long backlog past
+        // the last acked or redelivered entry is not walked under the lock, nor is a window that has none.
         var holes = window.Next - window.Head - queue.MessageCount;
-        if (holes > 0 || queue.CountedEntries > 0)
+        var walkEnd = holes > 0 || queue.CountedEntries > 0 ? Math.Clamp(window.MarkedBelow, window.Head, window.Next) : window.Head;
+        var lastMarked = window.Head - 1;
+        for (var seq = window.Head; seq < walkEnd; seq++)
         {
-            for (var seq = window.Head; seq < window.Next; seq++)
+            ref var entry = ref window[seq];
+            if (!entry.IsLive)
             {
-                ref var entry = ref window[seq];
-                if (!entry.IsLive)
+                lastMarked = seq;
+                if (rangeStart < 0)
                 {
-                    if (rangeStart < 0)
-                    {
-                        rangeStart = seq;
-                    }
-
-                    continue;
+                    rangeStart = seq;
                 }
 
-                if (rangeStart >= 0)
-                {
-                    ackedRanges.Add((rangeStart, (int)(seq - rangeStart)));
-                    rangeStart = -1;
-                }
-
-                if (entry.DeliveryCount > 0)
-                {
-                    counts.Add((seq, entry.DeliveryCount));
-                }
-
-                if (seq >= from)
-                {
-                    entries[count++] = (seq, entry.Position, entry.Length);
-                }
+                continue;
             }
-        }
-        else
-        {
-            // Every entry in the window is live and none was ever redelivered: nothing to record but
-            // the new entries, and no need to walk a long backlog under the lock.
-            for (var seq = from; seq < window.Next; seq++)
+
+            if (rangeStart >= 0)
             {
-                ref var entry = ref window[seq];
+                ackedRanges.Add((rangeStart, (int)(seq - rangeStart)));
+                rangeStart = -1;
+            }
+
+            if (entry.DeliveryCount > 0)
+            {
+                lastMarked = seq;
+                counts.Add((seq, entry.DeliveryCount));
+            }
+
+            if (seq >= from)
+            {
                 entries[count++] = (seq, entry.Position, entry.Length);
             }
+        }
+
+        if (walkEnd < window.Next && rangeStart >= 0)
+        {
+            // The entry at walkEnd is live: the run of acked entries ends there.
+            ackedRanges.Add((rangeStart, (int)(walkEnd - rangeStart)));
+            rangeStart = -1;
+        }
+
+        window.ClearMarkedFrom(lastMarked + 1);
+        for (var seq = Math.Max(from, walkEnd); seq < window.Next; seq++)
+        {
+            ref var entry = ref window[seq];
+            entries[count++] = (seq, entry.Position, entry.Length);
         }
 
         // Acked entries at the tail may have left the window (a restart keeps live entries only), but

@@ -70,6 +70,7 @@ internal sealed class StoreState(SegmentCatalog segments)
                             }
 
                             entry.DeliveryCount++;
+                            queue.Entries.NoteMarked(seq);
                             MakeReady(queue, seq, ref entry);
                         }
                     }
@@ -138,6 +139,7 @@ internal sealed class StoreState(SegmentCatalog segments)
         if (entry.DeliveryCount > 0)
         {
             queue.CountedEntries++;
+            queue.Entries.NoteMarked(seq);
         }
 
         Reference(entry.Position, entry.Length, +1);
@@ -171,6 +173,7 @@ internal sealed class StoreState(SegmentCatalog segments)
 
         queue.MessageCount--;
         entry.State = EntryState.Acked;
+        queue.Entries.NoteMarked(seq);
         Reference(entry.Position, entry.Length, -1);
         return true;
     }
