@@ -33,8 +33,8 @@ internal sealed record QueueSettings(
     public static QueueSettings From(IReadOnlyDictionary<string, object?> arguments, QueueContext where)
     {
         var ttl = QueueArgumentError.Integer(arguments, "x-message-ttl", 0, where);
-        var dlx = QueueArgumentError.Text(arguments, "x-dead-letter-exchange", where);
-        var dlrk = QueueArgumentError.Text(arguments, "x-dead-letter-routing-key", where);
+        var dlx = QueueArgumentError.ShortText(arguments, "x-dead-letter-exchange", "an exchange name", where);
+        var dlrk = QueueArgumentError.ShortText(arguments, "x-dead-letter-routing-key", "a routing key", where);
         if (dlrk is not null && dlx is null)
         {
             throw QueueArgumentError.Invalid("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined", where);
