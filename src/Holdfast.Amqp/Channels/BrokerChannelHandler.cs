@@ -21,6 +21,7 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     private readonly BrokerChannel _channel;
     private readonly Action _resume;
     private readonly Action<string> _sendConsumeOk;
+    private readonly Action<GetResult> _sendGetOk;
     private readonly RecentName _recentExchange = new();
     private readonly RecentName _recentRoutingKey = new();
 
@@ -44,6 +45,10 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         _channel = broker.OpenChannel(context.VirtualHost, context.ConnectionId, context.UserName, this);
         _resume = _channel.ResumeDeliveries;
         _sendConsumeOk = tag => Output.TrySendMethod(new BasicConsumeOk(tag));
+        _sendGetOk = got => SendContent(
+            new BasicGetOk(got.DeliveryTag, got.Redelivered, got.Message.Exchange, got.Message.RoutingKey, (uint)Math.Min(got.MessageCount, uint.MaxValue)),
+            got.Message,
+            "the message stays in its queue for a basic.get on a connection with a larger frame-max");
         context.Output.AddDrainedHandler(_resume);
     }
 
@@ -114,21 +119,10 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     public void Deliver(in Delivery delivery)
     {
         var message = delivery.Message;
-        try
-        {
-            Output.TrySendContent(
-                new BasicDeliver(delivery.ConsumerTag, delivery.DeliveryTag, delivery.Redelivered, message.Exchange, message.RoutingKey),
-                PropertiesMapper.ToAmqp(message.Properties),
-                new ReadOnlySequence<byte>(message.Body));
-        }
-        catch (FrameTooLargeException ex) when (ex.FrameType == FrameType.Header)
-        {
-            // A header cannot be split, and the publisher's connection may have allowed larger frames than this one.
-            throw new BrokerException(
-                BrokerErrorKind.PreconditionFailed,
-                $"message properties of {ex.PayloadLength} bytes do not fit in a frame of this connection's frame-max {ex.FrameMax}; the message stays in its queue for a consumer with a larger frame-max",
-                ex);
-        }
+        SendContent(
+            new BasicDeliver(delivery.ConsumerTag, delivery.DeliveryTag, delivery.Redelivered, message.Exchange, message.RoutingKey),
+            message,
+            "the message stays in its queue for a consumer with a larger frame-max");
     }
 
     public void Fail(BrokerException reason) => Output.RequestClose(BrokerErrorMapping.ToVerdict(reason, AmqpMethodId.BasicDeliver));
@@ -218,14 +212,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                         break;
                     }
 
-                    if (_channel.Get(get.Queue.ToString(), get.NoAck) is { } got)
-                    {
-                        Output.TrySendContent(
-                            new BasicGetOk(got.DeliveryTag, got.Redelivered, got.Message.Exchange, got.Message.RoutingKey, (uint)Math.Min(got.MessageCount, uint.MaxValue)),
-                            PropertiesMapper.ToAmqp(got.Message.Properties),
-                            new ReadOnlySequence<byte>(got.Message.Body));
-                    }
-                    else
+                    // get-ok goes out from inside the fetch, while the message is still the queue's to keep if it cannot.
+                    if (_channel.Get(get.Queue.ToString(), get.NoAck, _sendGetOk) is null)
                     {
                         Output.TrySendMethod(new BasicGetEmpty(ShortString.Empty));
                     }
@@ -502,6 +490,27 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         catch (BrokerException ex)
         {
             return BrokerErrorMapping.ToVerdict(ex, AmqpMethodId.BasicPublish);
+        }
+    }
+
+    /// <summary>
+    /// Sends a message as content. A header cannot be split across frames, and the publisher's connection may have
+    /// allowed larger frames than this one: such a message cannot be sent here at all, which the broker hears as a 406
+    /// whose reason ends with <paramref name="outcome"/>. Nothing of it has been written then.
+    /// </summary>
+    private void SendContent<TMethod>(TMethod method, BrokerMessage message, string outcome)
+        where TMethod : struct, IAmqpMethod
+    {
+        try
+        {
+            Output.TrySendContent(method, PropertiesMapper.ToAmqp(message.Properties), new ReadOnlySequence<byte>(message.Body));
+        }
+        catch (FrameTooLargeException ex) when (ex.FrameType == FrameType.Header)
+        {
+            throw new BrokerException(
+                BrokerErrorKind.PreconditionFailed,
+                $"message properties of {ex.PayloadLength} bytes do not fit in a frame of this connection's frame-max {ex.FrameMax}; {outcome}",
+                ex);
         }
     }
 

@@ -376,12 +376,16 @@ public sealed class MessageQueue
         }
     }
 
-    /// <summary>Takes the next ready message for basic.get; the channel registers it (or, with no-ack, it is settled at once).</summary>
-    internal GetResult? Get(BrokerChannel channel, bool noAck)
+    /// <summary>
+    /// Takes the next ready message for basic.get; the channel sends it (through <paramref name="send"/>, with this
+    /// queue's lock held) and registers it, or, with no-ack, it is settled at once. Settled only once sent: when
+    /// <paramref name="send"/> throws, the message keeps its place and the exception goes to the caller.
+    /// </summary>
+    internal GetResult? Get(BrokerChannel channel, bool noAck, Action<GetResult>? send)
     {
         try
         {
-            return GetLocked(channel, noAck);
+            return GetLocked(channel, noAck, send);
         }
         finally
         {
@@ -389,14 +393,27 @@ public sealed class MessageQueue
         }
     }
 
-    private GetResult? GetLocked(BrokerChannel channel, bool noAck)
+    private GetResult? GetLocked(BrokerChannel channel, bool noAck, Action<GetResult>? send)
     {
         lock (_gate)
         {
             TouchLocked();
             while (TryTakeLiveLocked(out var entry))
             {
-                var tag = channel.RegisterGet(this, entry, noAck);
+                GetResult got;
+                try
+                {
+                    // A quorum queue's basic.get shows the count from 0, as RabbitMQ's does.
+                    got = channel.SendGot(this, entry, WithDeliveryCount(entry, includeZero: IsQuorum), _ready.Count, noAck, send);
+                }
+                catch
+                {
+                    // Nobody saw it: back in its place, not redelivered, as a refused delivery goes back.
+                    _ready.Return(entry);
+                    _readyBytes += entry.ReadySize;
+                    throw;
+                }
+
                 if (noAck)
                 {
                     SettleLocked(entry);
@@ -406,8 +423,7 @@ public sealed class MessageQueue
                     _unacked++;
                 }
 
-                // A quorum queue's basic.get shows the count from 0, as RabbitMQ's does.
-                return new GetResult(tag, entry.Redelivered, WithDeliveryCount(entry, includeZero: IsQuorum), _ready.Count);
+                return got;
             }
 
             return null;

@@ -495,12 +495,18 @@ public sealed class BrokerChannel
         return true;
     }
 
-    public GetResult? Get(string queueName, bool noAck)
+    /// <summary>
+    /// basic.get. <paramref name="send"/>, when given, sends the answer while the message is still in its queue (with
+    /// the queue's and this channel's locks held; it must not block). When the door cannot send it to this client,
+    /// <paramref name="send"/> throws (a <see cref="BrokerException"/> in the client's terms): the message stays in its
+    /// place, even for a no-ack get, and Get throws that exception (anything else wrapped as an internal error).
+    /// </summary>
+    public GetResult? Get(string queueName, bool noAck, Action<GetResult>? send = null)
     {
         Authorize(Permission.Read, "queue", QueueName(queueName));
         var queue = _vhost.FindQueue(QueueName(queueName)) ?? throw BrokerException.NoQueue(_vhost.Name, QueueName(queueName));
         _vhost.CheckExclusiveAccess(queue, ConnectionId);
-        return queue.Get(this, noAck);
+        return queue.Get(this, noAck, send);
     }
 
     public void Ack(ulong deliveryTag, bool multiple) => Settle(deliveryTag, multiple, Settlement.Ack);
@@ -633,17 +639,35 @@ public sealed class BrokerChannel
         }
     }
 
-    internal ulong RegisterGet(MessageQueue queue, QueuedMessage entry, bool noAck)
+    /// <summary>
+    /// A basic.get answer: sent through <paramref name="send"/> under this channel's lock (so its tag goes out in order
+    /// with deliveries), then tracked unless <paramref name="noAck"/>. When <paramref name="send"/> throws, nothing is
+    /// tracked and no tag is used; the exception goes on to the queue, which keeps the message.
+    /// </summary>
+    internal GetResult SendGot(MessageQueue queue, QueuedMessage entry, BrokerMessage message, long messageCount, bool noAck, Action<GetResult>? send)
     {
         lock (_gate)
         {
-            var tag = ++_lastDeliveryTag;
-            if (!noAck)
+            var got = new GetResult(_lastDeliveryTag + 1, entry.Redelivered, message, messageCount);
+            try
             {
-                TrackLocked(new Unacked(tag, queue, entry, null, entry.BodySize));
+                send?.Invoke(got);
+            }
+            catch (Exception ex) when (ex is not BrokerException)
+            {
+                throw new BrokerException(
+                    BrokerErrorKind.InternalError,
+                    $"a message from queue '{queue.Name}' could not be sent for basic.get ({ex.GetType().Name}: {ex.Message}); it stays in the queue",
+                    ex);
             }
 
-            return tag;
+            _lastDeliveryTag = got.DeliveryTag;
+            if (!noAck)
+            {
+                TrackLocked(new Unacked(got.DeliveryTag, queue, entry, null, entry.BodySize));
+            }
+
+            return got;
         }
     }
 
