@@ -128,10 +128,10 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     public void Fail(BrokerException reason) => Output.RequestClose(BrokerErrorMapping.ToVerdict(reason, AmqpMethodId.BasicDeliver));
 
     public void ReturnMessage(BrokerMessage message, ReturnReason reason) =>
-        Output.TrySendContent(
+        SendContent(
             new BasicReturn((ushort)ReplyCode.NoRoute, "NO_ROUTE", message.Exchange, message.RoutingKey),
-            PropertiesMapper.ToAmqp(message.Properties),
-            new ReadOnlySequence<byte>(message.Body));
+            message,
+            "the unroutable mandatory message could not be returned");
 
     public void Confirm(ulong sequence, bool multiple, bool ack)
     {
@@ -495,8 +495,9 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
 
     /// <summary>
     /// Sends a message as content. A header cannot be split across frames, and the publisher's connection may have
-    /// allowed larger frames than this one: such a message cannot be sent here at all, which the broker hears as a 406
-    /// whose reason ends with <paramref name="outcome"/>. Nothing of it has been written then.
+    /// allowed larger frames than this one (or the broker made the properties longer, as a direct reply-to name
+    /// does): such a message cannot be sent here at all, which the broker hears as a 406 whose reason ends with
+    /// <paramref name="outcome"/>. Nothing of it has been written then.
     /// </summary>
     private void SendContent<TMethod>(TMethod method, BrokerMessage message, string outcome)
         where TMethod : struct, IAmqpMethod

@@ -217,8 +217,14 @@ public sealed class BrokerChannel
         }
 
         var sequence = _confirms is null ? 0 : ++_publishSequence;
-        if (TryPublishReply(message, mandatory))
+        if (TryPublishReply(message, out var unrouted))
         {
+            if (unrouted && mandatory)
+            {
+                // When the door cannot send the return it throws, and this message is never confirmed either.
+                _events.ReturnMessage(message, ReturnReason.NoRoute);
+            }
+
             if (sequence != 0)
             {
                 _confirms!.Complete(sequence, ack: true);
@@ -264,18 +270,15 @@ public sealed class BrokerChannel
     /// queue, nothing stored, at most once. A mandatory reply comes back only when nobody got it
     /// (RabbitMQ returns it even when it was delivered, which tells the replier nothing).
     /// </summary>
-    private bool TryPublishReply(BrokerMessage message, bool mandatory)
+    private bool TryPublishReply(BrokerMessage message, out bool unrouted)
     {
         if (message.Exchange.Length != 0 || !DirectReply.IsReplyName(message.RoutingKey))
         {
+            unrouted = false;
             return false;
         }
 
-        if (!_vhost.Replies.TryDeliver(message) && mandatory)
-        {
-            _events.ReturnMessage(message, ReturnReason.NoRoute);
-        }
-
+        unrouted = !_vhost.Replies.TryDeliver(message);
         return true;
     }
 
@@ -317,17 +320,23 @@ public sealed class BrokerChannel
     {
         var transaction = _transaction ?? throw new BrokerException(BrokerErrorKind.PreconditionFailed, "channel is not transactional");
         var writes = new List<Task>();
+        BrokerException? unreturned = null;
         foreach (var (message, mandatory) in transaction.Publishes)
         {
-            if (TryPublishReply(message, mandatory))
+            if (TryPublishReply(message, out var unrouted))
             {
+                if (unrouted && mandatory)
+                {
+                    ReturnInCommit(message, ref unreturned);
+                }
+
                 continue;
             }
 
             var write = _vhost.Publish(message, _scratch, out var routed, out _);
             if (!routed && mandatory)
             {
-                _events.ReturnMessage(message, ReturnReason.NoRoute);
+                ReturnInCommit(message, ref unreturned);
             }
 
             if (!write.IsCompletedSuccessfully)
@@ -351,6 +360,28 @@ public sealed class BrokerChannel
         catch (Exception ex) when (ex is not BrokerException)
         {
             throw new BrokerException(BrokerErrorKind.ResourceError, "the transaction's messages could not be stored: " + ex.Message, ex);
+        }
+
+        if (unreturned is not null)
+        {
+            // Everything else committed; the client hears, instead of commit-ok, that a return did not reach it.
+            throw unreturned;
+        }
+    }
+
+    /// <summary>
+    /// A return the door cannot send (it throws a <see cref="BrokerException"/>) must not leave a commit half done: the
+    /// first refusal is kept, and thrown once the commit has published and settled everything.
+    /// </summary>
+    private void ReturnInCommit(BrokerMessage message, ref BrokerException? unreturned)
+    {
+        try
+        {
+            _events.ReturnMessage(message, ReturnReason.NoRoute);
+        }
+        catch (BrokerException ex)
+        {
+            unreturned ??= ex;
         }
     }
 

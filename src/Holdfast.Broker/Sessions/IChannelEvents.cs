@@ -25,6 +25,12 @@ public interface IChannelEvents
     /// </summary>
     void Fail(BrokerException reason);
 
+    /// <summary>
+    /// Returns an unroutable mandatory message to its publisher, on the publisher's own thread. Throws a
+    /// <see cref="BrokerException"/> when this client cannot be sent it (nothing of it sent then): the broker lets the
+    /// exception end the publish (or, in a commit, the commit once done), so the door closes the channel with it and the
+    /// publisher, never confirmed, knows something went wrong.
+    /// </summary>
     void ReturnMessage(BrokerMessage message, ReturnReason reason);
 
     /// <summary>A publisher confirm: ack (or nack) of <paramref name="sequence"/>, and of every earlier one when <paramref name="multiple"/>.</summary>
