@@ -225,15 +225,23 @@ public sealed class PropertiesMapperTests
             checksum += make().DeliveryMode.GetValueOrDefault();
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < count; i++)
+        // The least of three rounds: the runtime itself may allocate on this thread now and then (a
+        // method tiering up mid-loop), which once in a while made one round differ. A mapper that
+        // allocates more per call shows it in every round.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
         {
-            checksum += make().DeliveryMode.GetValueOrDefault();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < count; i++)
+            {
+                checksum += make().DeliveryMode.GetValueOrDefault();
+            }
+
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(2L * (count + 100), checksum);
-        return allocated;
+        Assert.Equal(2L * ((3 * count) + 100), checksum);
+        return least;
     }
 
     private static byte[] Encode(BasicProperties properties)
