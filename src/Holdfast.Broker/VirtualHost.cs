@@ -226,7 +226,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 await Durably(_store.PutMetadataAsync(TopologyFormat.QueueKey(Name, requested.Name), TopologyFormat.Encode(requested), FlushPolicy.Sync)).ConfigureAwait(false);
             }
 
-            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this, EffectiveArguments(requested));
+            var created = new MessageQueue(Name, requested, requested.Exclusive ? connectionId : null, stored, _store, _memory, _time, this, UsableArguments(requested));
             AddQueue(created);
             created.Touch();
             return Describe(created);
@@ -695,7 +695,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// <summary>Adds or replaces a policy, durably, and applies it at once to every queue and exchange it matches.</summary>
     public async Task SetPolicyAsync(PolicyDefinition policy, CancellationToken cancellationToken = default)
     {
-        PolicyResolver.Validate(policy);
+        PolicyResolver.Validate(policy, Name);
         await _topologyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -744,6 +744,24 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     private IReadOnlyDictionary<string, object?> EffectiveArguments(QueueDefinition queue) =>
         PolicyResolver.EffectiveQueueArguments(queue.Arguments, PolicyResolver.Match(_policies.Values, queue.Name, isQueue: true));
+
+    /// <summary>
+    /// The effective arguments of a queue being created (its record may be written already) or restored, without any
+    /// it cannot use: a queue that failed here would be lost to its clients, or stop the broker starting.
+    /// </summary>
+    private IReadOnlyDictionary<string, object?> UsableArguments(QueueDefinition queue)
+    {
+        var effective = EffectiveArguments(queue);
+        var where = new QueueContext(queue.Name, Name);
+        if (QueueArgumentCheck.IsUsable(effective, where, out var error))
+        {
+            return effective;
+        }
+
+        var usable = QueueArgumentCheck.UsableSubset(effective, where);
+        Events.ArgumentsIgnored(Name, queue.Name, $"{error}; left out: {string.Join(", ", effective.Keys.Where(k => !usable.ContainsKey(k)).Order(StringComparer.Ordinal))}");
+        return usable;
+    }
 
     private void ReapplyPoliciesLocked()
     {
@@ -846,7 +864,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
     internal void RestoreQueue(QueueDefinition definition, StoredQueue stored)
     {
-        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this, EffectiveArguments(definition));
+        var queue = new MessageQueue(Name, definition, null, stored, _store, _memory, _time, this, UsableArguments(definition));
         queue.Recover(_store.ListLive(stored));
         AddQueue(queue);
         if (queue.Settings.ExpiresMs is not null)

@@ -248,7 +248,7 @@ internal sealed class DefinitionsPlanner
     private void PlanPolicy(string vhost, PolicyDefinition policy)
     {
         var entity = $"policy '{policy.Name}' in vhost '{vhost}'";
-        if (!VirtualHostKnown(vhost, entity) || !Valid(() => PolicyResolver.Validate(policy), entity))
+        if (!VirtualHostKnown(vhost, entity) || !Valid(() => PolicyResolver.Validate(policy, vhost), entity))
         {
             return;
         }

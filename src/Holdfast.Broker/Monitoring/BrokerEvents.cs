@@ -21,7 +21,16 @@ public sealed class BrokerEvents
     private static readonly Counter<long> DeliveriesFailed = Meter.CreateCounter<long>(
         "holdfast.deliveries.failed", unit: "{delivery}", description: "Deliveries the door could not send; the message went back to its queue and the channel was closed");
 
+    private static readonly Counter<long> QueueArgumentsIgnored = Meter.CreateCounter<long>(
+        "holdfast.queue_arguments.ignored", unit: "{queue}", description: "Queues created or restored without an argument they could not use (from a policy or an older version's declare)");
+
     public IBrokerObserver? Observer { get; set; }
+
+    internal void ArgumentsIgnored(string virtualHost, string queue, string why)
+    {
+        QueueArgumentsIgnored.Add(1, new KeyValuePair<string, object?>("vhost", virtualHost), new KeyValuePair<string, object?>("queue", queue));
+        Observer?.ArgumentsIgnored(virtualHost, queue, why);
+    }
 
     internal void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
     {

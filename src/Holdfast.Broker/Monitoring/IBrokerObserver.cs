@@ -19,4 +19,11 @@ public interface IBrokerObserver
     /// anything else is a bug.
     /// </summary>
     void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception);
+
+    /// <summary>
+    /// A queue being created or restored had an argument it cannot use (<paramref name="why"/>), from a policy set
+    /// before its values were checked or a declare an older version accepted: the queue runs without that argument
+    /// rather than not at all, since refusing it at start-up would hold back every message in the store.
+    /// </summary>
+    void ArgumentsIgnored(string virtualHost, string queue, string why);
 }

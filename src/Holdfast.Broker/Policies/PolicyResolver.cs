@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Holdfast.Broker.Queues;
 using Holdfast.Broker.Topology;
 
 namespace Holdfast.Broker.Policies;
@@ -28,7 +29,8 @@ internal static class PolicyResolver
 
     public static IReadOnlySet<string> ExchangeKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "alternate-exchange" };
 
-    public static void Validate(PolicyDefinition policy)
+    /// <summary>Refuses a policy with a bad pattern, an unknown key, or a value no queue could use (as RabbitMQ does when it is set).</summary>
+    public static void Validate(PolicyDefinition policy, string virtualHost)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentException.ThrowIfNullOrEmpty(policy.Name);
@@ -52,6 +54,12 @@ internal static class PolicyResolver
         if (policy.Definition.Count == 0)
         {
             throw new ArgumentException($"policy '{policy.Name}': the definition is empty", nameof(policy));
+        }
+
+        var asQueueArguments = EffectiveQueueArguments(new Dictionary<string, object?>(), policy);
+        if (!QueueArgumentCheck.IsUsable(asQueueArguments, new QueueContext($"<any matching policy '{policy.Name}'>", virtualHost), out var error))
+        {
+            throw new ArgumentException($"policy '{policy.Name}' has a value no queue can use: {error}", nameof(policy));
         }
     }
 

@@ -50,6 +50,9 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
         }
     }
 
+    public void ArgumentsIgnored(string virtualHost, string queue, string why) =>
+        LogArgumentsIgnored(logger, queue, virtualHost, why);
+
     private bool ShouldLog(string key, out long suppressed)
     {
         var throttle = _throttles.GetOrAdd(key, static _ => new Throttle());
@@ -81,6 +84,9 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a delivery to consumer '{ConsumerTag}' failed with an internal error; the message went back to the queue and the consumer's channel was closed ({Suppressed} more such since the last error)")]
     private static partial void LogDeliveryFailed(ILogger logger, Exception exception, string queue, string virtualHost, string consumerTag, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue '{Queue}' in vhost '{VirtualHost}' runs without an argument it cannot use: {Why}")]
+    private static partial void LogArgumentsIgnored(ILogger logger, string queue, string virtualHost, string why);
 
     private sealed class Throttle
     {

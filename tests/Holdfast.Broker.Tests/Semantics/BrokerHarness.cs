@@ -27,6 +27,11 @@ internal sealed class BrokerHarness : IAsyncDisposable
 
     public VirtualHost Vhost => Broker.GetVirtualHost("/");
 
+    public MessageStore Store => _store;
+
+    /// <summary>Told what the broker reports from the next restart on.</summary>
+    public Monitoring.IBrokerObserver? Observer { get; set; }
+
     public static async Task<BrokerHarness> StartAsync()
     {
         var directory = new TempDirectory("holdfast-semantics");
@@ -67,7 +72,7 @@ internal sealed class BrokerHarness : IAsyncDisposable
         Broker.Dispose();
         await _store.DisposeAsync();
         _store = await MessageStore.OpenAsync(_device is null ? Options(_directory) : Options(_device));
-        Broker = await MessageBroker.OpenAsync(_store, time: Clock);
+        Broker = await MessageBroker.OpenAsync(_store, time: Clock, observer: Observer);
     }
 
     public (BrokerChannel Channel, RecordingEvents Events) OpenChannel(long connectionId = 1)

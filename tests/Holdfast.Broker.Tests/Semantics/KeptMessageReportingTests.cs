@@ -70,6 +70,10 @@ public sealed class KeptMessageReportingTests
         public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
         {
         }
+
+        public void ArgumentsIgnored(string virtualHost, string queue, string why)
+        {
+        }
     }
 
     /// <summary>Sums one instrument of the broker's meter, for measurements whose tag <c>key</c> has the given value (tests run in parallel).</summary>

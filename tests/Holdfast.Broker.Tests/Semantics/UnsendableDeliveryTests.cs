@@ -93,5 +93,9 @@ public sealed class UnsendableDeliveryTests
         }
 
         public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception) => Failures.Enqueue((virtualHost, queue, consumerTag, exception));
+
+        public void ArgumentsIgnored(string virtualHost, string queue, string why)
+        {
+        }
     }
 }

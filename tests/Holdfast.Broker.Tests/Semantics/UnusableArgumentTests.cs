@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using Holdfast.Broker.Monitoring;
+using Holdfast.Broker.Policies;
+using Holdfast.Broker.Topology;
+using Holdfast.Storage;
+
+namespace Holdfast.Broker.Tests.Semantics;
+
+/// <summary>
+/// A queue argument the broker cannot use must be refused where it is given (a declare, a policy), and a
+/// queue that has one anyway (stored by an older version) must still come back at start-up with its messages.
+/// </summary>
+public sealed class UnusableArgumentTests
+{
+    private static readonly string LongKey = new('k', 256);
+
+    [Theory]
+    [InlineData("dead-letter-routing-key")]
+    [InlineData("message-ttl")]
+    public async Task A_policy_with_a_value_no_queue_can_use_is_refused_when_set(string key)
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        var definition = new Dictionary<string, object?> { ["dead-letter-exchange"] = "dlx" };
+        definition[key] = key == "message-ttl" ? "soon" : LongKey;
+
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => harness.Vhost.SetPolicyAsync(new PolicyDefinition("bad", "^q", PolicyTarget.Queues, 0, definition)));
+        Assert.Contains("policy 'bad'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("x-" + key, refused.Message, StringComparison.Ordinal);
+        Assert.Empty(harness.Vhost.Policies);
+
+        // A queue the policy would have matched is declared and runs as usual.
+        await harness.DeclareQueueAsync("q1");
+        harness.OpenChannel().Channel.Publish(BrokerHarness.Message("", "q1", "one"), mandatory: true);
+        Assert.Equal(1, harness.Vhost.FindQueue("q1")!.ReadyCount);
+    }
+
+    [Fact]
+    public async Task A_queue_stored_with_an_argument_it_cannot_use_comes_back_without_it_and_keeps_its_messages()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("legacy", true, ("x-max-length", 100));
+        var (channel, _) = harness.OpenChannel();
+        for (var i = 0; i < 3; i++)
+        {
+            channel.Publish(BrokerHarness.Message("", "legacy", $"m{i}"), mandatory: true);
+        }
+
+        // What a version that accepted a 256-byte dead-letter routing key would have written down.
+        var stored = new QueueDefinition("legacy", true, false, false, new Dictionary<string, object?>
+        {
+            ["x-max-length"] = 100,
+            ["x-dead-letter-exchange"] = "dlx",
+            ["x-dead-letter-routing-key"] = LongKey,
+        });
+        await harness.Store.PutMetadataAsync(TopologyFormat.QueueKey("/", "legacy"), TopologyFormat.Encode(stored), FlushPolicy.Sync);
+
+        var observer = new IgnoredArguments();
+        harness.Observer = observer;
+        await harness.RestartAsync();
+
+        var queue = harness.Vhost.FindQueue("legacy")!;
+        Assert.Equal(3, queue.ReadyCount);
+        Assert.Equal(100, queue.Limits.MaxLength);
+        Assert.Equal("dlx", queue.Settings.DeadLetterExchange);
+        Assert.Null(queue.Settings.DeadLetterRoutingKey);
+        var (vhost, name, why) = Assert.Single(observer.Reports);
+        Assert.Equal(("/", "legacy"), (vhost, name));
+        Assert.Contains("left out: x-dead-letter-routing-key", why, StringComparison.Ordinal);
+    }
+
+    private sealed class IgnoredArguments : IBrokerObserver
+    {
+        public ConcurrentQueue<(string VirtualHost, string Queue, string Why)> Reports { get; } = new();
+
+        public void ArgumentsIgnored(string virtualHost, string queue, string why) => Reports.Enqueue((virtualHost, queue, why));
+
+        public void DeadLetterKept(string virtualHost, string queue, string reason, string why)
+        {
+        }
+
+        public void DelayedReleaseRefused(string virtualHost, string exchange, string routingKey)
+        {
+        }
+
+        public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
+        {
+        }
+    }
+}
