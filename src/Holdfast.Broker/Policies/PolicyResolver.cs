@@ -27,6 +27,9 @@ internal static class PolicyResolver
         ["queue-mode"] = false,
     };
 
+    private const string DeadLetterExchange = "x-dead-letter-exchange";
+    private const string DeadLetterRoutingKey = "x-dead-letter-routing-key";
+
     public static IReadOnlySet<string> ExchangeKeys { get; } = new HashSet<string>(StringComparer.Ordinal) { "alternate-exchange" };
 
     /// <summary>Refuses a policy with a bad pattern, an unknown key, or a value no queue could use (as RabbitMQ does when it is set).</summary>
@@ -56,7 +59,10 @@ internal static class PolicyResolver
             throw new ArgumentException($"policy '{policy.Name}': the definition is empty", nameof(policy));
         }
 
-        var asQueueArguments = EffectiveQueueArguments(new Dictionary<string, object?>(), policy);
+        // Each value as a queue would take it. A routing key alone is fine in a policy: it meets the
+        // dead-letter exchange of the queues that declare one.
+        var asQueueArguments = policy.Definition.Where(d => QueueKeys.ContainsKey(d.Key)).ToDictionary(d => "x-" + d.Key, d => d.Value, StringComparer.Ordinal);
+        asQueueArguments.TryAdd(DeadLetterExchange, string.Empty);
         if (!QueueArgumentCheck.IsUsable(asQueueArguments, new QueueContext($"<any matching policy '{policy.Name}'>", virtualHost), out var error))
         {
             throw new ArgumentException($"policy '{policy.Name}' has a value no queue can use: {error}", nameof(policy));
@@ -78,7 +84,10 @@ internal static class PolicyResolver
         return best;
     }
 
-    /// <summary>The queue's arguments with the policy's added under their <c>x-</c> names, by the precedence rules above.</summary>
+    /// <summary>
+    /// The queue's arguments with the policy's added under their <c>x-</c> names, by the precedence rules above. A
+    /// policy's dead-letter routing key is left out for a queue with no dead-letter exchange, where it means nothing.
+    /// </summary>
     public static IReadOnlyDictionary<string, object?> EffectiveQueueArguments(IReadOnlyDictionary<string, object?> declared, PolicyDefinition? policy)
     {
         if (policy is null)
@@ -103,6 +112,11 @@ internal static class PolicyResolver
             {
                 effective[argument] = fromPolicy;
             }
+        }
+
+        if (!effective.ContainsKey(DeadLetterExchange) && !declared.ContainsKey(DeadLetterRoutingKey))
+        {
+            effective.Remove(DeadLetterRoutingKey);
         }
 
         return effective;

@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using Holdfast.Broker.Monitoring;
 using Holdfast.Broker.Policies;
 using Holdfast.Broker.Topology;
+using Holdfast.Broker.Routing;
 using Holdfast.Storage;
+using Holdfast.Testing;
 
 namespace Holdfast.Broker.Tests.Semantics;
 
@@ -15,12 +17,14 @@ public sealed class UnusableArgumentTests
     private static readonly string LongKey = new('k', 256);
 
     [Theory]
-    [InlineData("dead-letter-routing-key")]
-    [InlineData("message-ttl")]
-    public async Task A_policy_with_a_value_no_queue_can_use_is_refused_when_set(string key)
+    [InlineData("dead-letter-routing-key", true)]
+    [InlineData("dead-letter-routing-key", false)]
+    [InlineData("dead-letter-exchange", false)]
+    [InlineData("message-ttl", true)]
+    public async Task A_policy_with_a_value_no_queue_can_use_is_refused_when_set(string key, bool withExchange)
     {
         await using var harness = await BrokerHarness.StartAsync();
-        var definition = new Dictionary<string, object?> { ["dead-letter-exchange"] = "dlx" };
+        var definition = withExchange ? new Dictionary<string, object?> { ["dead-letter-exchange"] = "dlx" } : [];
         definition[key] = key == "message-ttl" ? "soon" : LongKey;
 
         var refused = await Assert.ThrowsAsync<ArgumentException>(() => harness.Vhost.SetPolicyAsync(new PolicyDefinition("bad", "^q", PolicyTarget.Queues, 0, definition)));
@@ -32,6 +36,32 @@ public sealed class UnusableArgumentTests
         await harness.DeclareQueueAsync("q1");
         harness.OpenChannel().Channel.Publish(BrokerHarness.Message("", "q1", "one"), mandatory: true);
         Assert.Equal(1, harness.Vhost.FindQueue("q1")!.ReadyCount);
+    }
+
+    [Fact]
+    public async Task A_policy_may_give_only_the_dead_letter_routing_key_to_queues_that_have_their_own_exchange()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.Vhost.DeclareExchangeAsync(new ExchangeDefinition("dlx", ExchangeKind.Direct, true, false, false, TopologyArguments.Empty), passive: false);
+        await harness.DeclareQueueAsync("dlq");
+        await harness.Vhost.BindQueueAsync("dlq", "dlx", "expired", TopologyArguments.Empty, 1);
+
+        // As RabbitMQ takes it: the key alone is no error, it meets each queue's own dead-letter exchange.
+        await harness.Vhost.SetPolicyAsync(new PolicyDefinition("rk", "^jobs", PolicyTarget.Queues, 0, new Dictionary<string, object?> { ["dead-letter-routing-key"] = "expired" }));
+        await harness.DeclareQueueAsync("jobs.dl", true, ("x-dead-letter-exchange", "dlx"), ("x-message-ttl", 1000));
+        await harness.DeclareQueueAsync("jobs.plain");
+
+        var observer = new IgnoredArguments();
+        harness.Observer = observer;
+        await harness.RestartAsync();
+        Assert.Empty(observer.Reports);
+
+        var (channel, _) = harness.OpenChannel();
+        channel.Publish(BrokerHarness.Message("", "jobs.dl", "short-lived"), mandatory: true);
+        channel.Publish(BrokerHarness.Message("", "jobs.plain", "kept"), mandatory: true);
+        harness.Clock.Advance(TimeSpan.FromMilliseconds(1100));
+        await Eventually.TrueAsync(() => harness.Vhost.FindQueue("dlq")!.ReadyCount == 1, TimeSpan.FromSeconds(10), "the expired message dead-lettered with the policy's routing key");
+        Assert.Equal(1, harness.Vhost.FindQueue("jobs.plain")!.ReadyCount);
     }
 
     [Fact]
