@@ -768,14 +768,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         var topology = _topology;
         foreach (var queue in topology.Queues.Values)
         {
-            try
-            {
-                queue.ApplyArguments(EffectiveArguments(queue.Definition));
-            }
-            catch (BrokerException)
-            {
-                // A policy value the queue cannot use leaves it under its previous settings, as RabbitMQ ignores an invalid one.
-            }
+            // Without any value the queue cannot use (one it was stored with by an older version): the rest
+            // still follows policies as they are set and cleared.
+            queue.ApplyArguments(UsableArguments(queue.Definition));
         }
 
         var routes = topology.Routes;

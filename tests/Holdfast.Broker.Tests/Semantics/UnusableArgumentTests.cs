@@ -98,6 +98,24 @@ public sealed class UnusableArgumentTests
         Assert.Contains("left out: x-dead-letter-routing-key", why, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_queue_restored_without_an_unusable_argument_still_follows_policies_set_and_cleared_later()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("legacy", true);
+        await harness.Vhost.SetPolicyAsync(new PolicyDefinition("ttl", "^legacy$", PolicyTarget.Queues, 0, new Dictionary<string, object?> { ["message-ttl"] = 1000L }));
+        var stored = new QueueDefinition("legacy", true, false, false, new Dictionary<string, object?> { ["x-dead-letter-exchange"] = new string('x', 256) });
+        await harness.Store.PutMetadataAsync(TopologyFormat.QueueKey("/", "legacy"), TopologyFormat.Encode(stored), FlushPolicy.Sync);
+        await harness.RestartAsync();
+        Assert.Equal(1000L, harness.Vhost.FindQueue("legacy")!.Settings.MessageTtlMs);
+
+        Assert.True(await harness.Vhost.ClearPolicyAsync("ttl"));
+        Assert.Null(harness.Vhost.FindQueue("legacy")!.Settings.MessageTtlMs);
+
+        await harness.Vhost.SetPolicyAsync(new PolicyDefinition("cap", "^legacy$", PolicyTarget.Queues, 0, new Dictionary<string, object?> { ["max-length"] = 10L }));
+        Assert.Equal(10L, harness.Vhost.FindQueue("legacy")!.Limits.MaxLength);
+    }
+
     private sealed class IgnoredArguments : IBrokerObserver
     {
         public ConcurrentQueue<(string VirtualHost, string Queue, string Why)> Reports { get; } = new();
