@@ -364,14 +364,15 @@ public sealed class BrokerChannel
 
         if (unreturned is not null)
         {
-            // Everything else committed; the client hears, instead of commit-ok, that a return did not reach it.
-            throw unreturned;
+            // The commit stands, so the client must hear commit-ok: a commit that looked failed would be
+            // published again, every message twice. The channel is closed after it, with the reason.
+            _events.Fail(unreturned);
         }
     }
 
     /// <summary>
     /// A return the door cannot send (it throws a <see cref="BrokerException"/>) must not leave a commit half done: the
-    /// first refusal is kept, and thrown once the commit has published and settled everything.
+    /// first refusal is kept, and closes the channel once the commit has published and settled everything.
     /// </summary>
     private void ReturnInCommit(BrokerMessage message, ref BrokerException? unreturned)
     {

@@ -19,7 +19,7 @@ public interface IChannelEvents
     void Deliver(in Delivery delivery);
 
     /// <summary>
-    /// The broker has given up on this channel (<paramref name="reason"/>: a delivery it could not send) and sends it
+    /// The broker has given up on this channel (<paramref name="reason"/>: a delivery, or a return in a commit, it could not send) and sends it
     /// nothing more: the door closes it with that reason. Called with the broker's locks held, from any thread: it
     /// must only ask for the close, never wait for it.
     /// </summary>
