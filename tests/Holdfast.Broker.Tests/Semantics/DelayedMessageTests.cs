@@ -70,7 +70,7 @@ public sealed class DelayedMessageTests
         channel.SelectConfirms();
         channel.Publish(BrokerHarness.Message("amq.direct", "k", "occupant"), mandatory: true);
         channel.Publish(Delayed("amq.direct", "k", "confirmed, then refused", 1000), mandatory: true);
-        await Eventually.TrueAsync(() => events.Confirms.Count == 2, Wait, "both confirmed");
+        await Eventually.TrueAsync(() => events.Acked(1) && events.Acked(2), Wait, "both confirmed");
         var later = harness.Vhost.FindQueue("later")!;
 
         harness.Clock.Advance(TimeSpan.FromMilliseconds(1001));

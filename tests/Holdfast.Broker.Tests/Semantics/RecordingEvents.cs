@@ -34,6 +34,9 @@ internal sealed class RecordingEvents : IChannelEvents
 
     public void Confirm(ulong sequence, bool multiple, bool ack) => Confirms.Enqueue((sequence, multiple, ack));
 
+    /// <summary>Whether publish <paramref name="sequence"/> was acked, alone or by a multiple ack up to a later one (confirms that complete together are coalesced).</summary>
+    public bool Acked(ulong sequence) => Confirms.Any(c => c.Ack && (c.Sequence == sequence || (c.Multiple && c.Sequence > sequence)));
+
     public void ConsumerCancelled(string consumerTag) => Cancelled.Enqueue(consumerTag);
 
     public ConcurrentQueue<BrokerException> Failures { get; } = new();
