@@ -59,9 +59,6 @@ public sealed class StoredQueue
     /// </summary>
     internal long IndexDurableNext { get; set; }
 
-    /// <summary>Live entries with a delivery count above zero: while none (and no acked entry sits inside the window), a checkpoint need not scan the window.</summary>
-    internal long CountedEntries { get; set; }
-
     /// <summary>Entries below <see cref="IndexDurableNext"/> repointed by compaction since the last checkpoint.</summary>
     internal HashSet<long> Relocated { get; } = [];
 

@@ -175,8 +175,7 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
 
         // Acked ranges and delivery counts are looked for only where some may be: a long backlog past
         // the last acked or redelivered entry is not walked under the lock, nor is a window that has none.
-        var holes = window.Next - window.Head - queue.MessageCount;
-        var walkEnd = holes > 0 || queue.CountedEntries > 0 ? Math.Clamp(window.MarkedBelow, window.Head, window.Next) : window.Head;
+        var walkEnd = Math.Clamp(window.MarkedBelow, window.Head, window.Next);
         var lastMarked = window.Head - 1;
         for (var seq = window.Head; seq < walkEnd; seq++)
         {

@@ -64,11 +64,6 @@ internal sealed class StoreState(SegmentCatalog segments)
                         ref var entry = ref queue.Entries[seq];
                         if (entry.IsLive)
                         {
-                            if (entry.DeliveryCount == 0)
-                            {
-                                queue.CountedEntries++;
-                            }
-
                             entry.DeliveryCount++;
                             queue.Entries.NoteMarked(seq);
                             MakeReady(queue, seq, ref entry);
@@ -138,7 +133,6 @@ internal sealed class StoreState(SegmentCatalog segments)
         queue.ReadyCount++;
         if (entry.DeliveryCount > 0)
         {
-            queue.CountedEntries++;
             queue.Entries.NoteMarked(seq);
         }
 
@@ -164,11 +158,6 @@ internal sealed class StoreState(SegmentCatalog segments)
         if (entry.State == EntryState.Ready)
         {
             queue.ReadyCount--;
-        }
-
-        if (entry.DeliveryCount > 0)
-        {
-            queue.CountedEntries--;
         }
 
         queue.MessageCount--;
