@@ -676,7 +676,24 @@ public sealed class MessageQueue
             else
             {
                 _unacked++;
+                DropDeliveredBodyLocked(entry);
             }
+        }
+    }
+
+    /// <summary>
+    /// A delivered message's body is needed again only if the message is requeued or dead-lettered,
+    /// and both read a stored one back from the store. Held until the ack, a prefetch window of
+    /// bodies outlives the young generation's collections and is promoted, so a consumer draining a
+    /// deep queue paid in gen-1 and gen-2 collections for bodies it had already been sent. A body
+    /// whose record is not written yet stays: nothing could read it back.
+    /// </summary>
+    private void DropDeliveredBodyLocked(QueuedMessage entry)
+    {
+        if (entry.IsStored && entry.StoreSeq < entry.Index!.WrittenNext && entry.Message is not null && !entry.Leaving)
+        {
+            Forget(entry);
+            entry.Message = null;
         }
     }
 

@@ -80,6 +80,60 @@ public sealed class DeepQueueMemoryTests
         Assert.Equal(Body(100 + taken), Encoding.UTF8.GetString(channel.Get("bounded", noAck: true)!.Message.Body.Span));
     }
 
+    [Fact]
+    public async Task A_delivered_stored_message_leaves_memory_and_comes_back_whole_when_requeued_or_dead_lettered()
+    {
+        await using var harness = await BrokerHarness.StartAsync();
+        await harness.DeclareQueueAsync("dead");
+        await harness.DeclareQueueAsync("work", true, ("x-dead-letter-exchange", ""), ("x-dead-letter-routing-key", "dead"));
+        var (publisher, published) = harness.OpenChannel();
+        publisher.SelectConfirms();
+        const int count = 100;
+        for (var i = 0; i < count; i++)
+        {
+            publisher.Publish(BrokerHarness.Message("", "work", Body(i)), mandatory: true);
+        }
+
+        await Eventually.TrueAsync(() => Confirmed(published) == count, Wait, "every publish confirmed");
+        var (consumer, received) = harness.OpenChannel(connectionId: 2);
+        consumer.SetPrefetch(0, count, global: false);
+        consumer.Consume("work", "c", noAck: false, exclusive: false, _ => { });
+        await Eventually.TrueAsync(() => received.Deliveries.Count == count, Wait, "every message delivered");
+        var first = received.Deliveries.ToArray();
+        Assert.Equal(Enumerable.Range(0, count).Select(Body), first.Select(d => Encoding.UTF8.GetString(d.Message.Body.Span)));
+
+        // Sent and written: the store has every body, so memory holds none of them while they wait for acks.
+        Assert.Equal(0, harness.Broker.Memory.HeldBytes);
+
+        // The first half goes back to the queue and out again; its bodies are read back from the store.
+        for (var i = 0; i < count / 2; i++)
+        {
+            consumer.Reject(first[i].DeliveryTag, multiple: false, requeue: true);
+        }
+
+        await Eventually.TrueAsync(() => received.Deliveries.Count == count + (count / 2), Wait, "the requeued half redelivered");
+        var again = received.Deliveries.Skip(count).ToArray();
+        Assert.All(again, d => Assert.True(d.Redelivered));
+        Assert.Equal(Enumerable.Range(0, count / 2).Select(Body), again.Select(d => Encoding.UTF8.GetString(d.Message.Body.Span)));
+
+        // The second half is rejected for good and dead-lettered with its body.
+        for (var i = count / 2; i < count; i++)
+        {
+            consumer.Reject(first[i].DeliveryTag, multiple: false, requeue: false);
+        }
+
+        var dead = harness.Vhost.FindQueue("dead")!;
+        await Eventually.TrueAsync(() => dead.ReadyCount == count / 2, Wait, "the rejected half dead-lettered");
+        for (var i = count / 2; i < count; i++)
+        {
+            Assert.Equal(Body(i), Encoding.UTF8.GetString(publisher.Get("dead", noAck: true)!.Message.Body.Span));
+        }
+
+        consumer.Ack(again[^1].DeliveryTag, multiple: true);
+        Assert.Equal(0, harness.Vhost.FindQueue("work")!.ReadyCount);
+        Assert.Equal(0, harness.Broker.Memory.HeldBytes);
+    }
+
     /// <summary>Confirms arrive in order (runs as "multiple"), so the highest acked sequence number is the count confirmed.</summary>
     private static long Confirmed(RecordingEvents events) => events.Confirms.Where(c => c.Ack).Select(c => (long)c.Sequence).DefaultIfEmpty(0L).Max();
 
