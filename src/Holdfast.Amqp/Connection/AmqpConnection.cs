@@ -17,8 +17,9 @@ namespace Holdfast.Amqp.Connection;
 /// <remarks>
 /// <para>
 /// One read loop owns all state; other threads only ask: <see cref="RequestClose"/> cancels the
-/// pending read so the loop acts on it, <see cref="Abort"/> cancels everything. Output goes through
-/// a <see cref="FrameOutbox"/>, so the heartbeat timer and the broker can write too.
+/// pending read so the loop acts on it (or, while the loop waits out a resource alarm and reads
+/// nothing, wakes that wait), <see cref="Abort"/> cancels everything. Output goes through a
+/// <see cref="FrameOutbox"/>, so the heartbeat timer and the broker can write too.
 /// </para>
 /// <para>
 /// Errors follow RabbitMQ: a hard error sends connection.close with the code, a readable text and
@@ -54,6 +55,7 @@ public sealed class AmqpConnection
     private bool _hasPublished;
     private bool _blockedNotified;
     private volatile bool _blocked;
+    private TaskCompletionSource? _wakeBlocked;
 
     internal AmqpConnection(AmqpServer server, IDuplexPipe transport, EndPoint? remoteEndPoint)
     {
@@ -98,6 +100,8 @@ public sealed class AmqpConnection
         {
             // The input is already completed: the connection is on its way out anyway.
         }
+
+        WakeBlocked();
     }
 
     /// <summary>Drops the connection at once, without a close handshake (dead peer, shutdown deadline).</summary>
@@ -318,6 +322,20 @@ public sealed class AmqpConnection
         {
             // The input is already completed: the channel goes with the connection.
         }
+
+        WakeBlocked();
+    }
+
+    /// <summary>A request for the read loop while it waits out an alarm: no read is pending then, so cancelling one reaches nobody.</summary>
+    private void WakeBlocked()
+    {
+        TaskCompletionSource? wake;
+        lock (_blockGate)
+        {
+            wake = _wakeBlocked;
+        }
+
+        wake?.TrySetResult();
     }
 
     private async ValueTask TakeChannelCloseRequestsAsync()
@@ -744,6 +762,13 @@ public sealed class AmqpConnection
         if (id == AmqpMethodId.BasicPublish)
         {
             await WaitWhileAlarmedAsync().ConfigureAwait(false);
+
+            // A close carried out during the wait (this channel's or the connection's) leaves the publish nowhere to
+            // go: after a close the peer's frames are discarded until close-ok, this content with them.
+            if (_state != ConnectionState.Open || channel.State != ChannelState.Open)
+            {
+                return;
+            }
         }
 
         var verdict = await channel.Handler.HandleMethodAsync(id, arguments, _abort.Token).ConfigureAwait(false);
@@ -757,7 +782,9 @@ public sealed class AmqpConnection
 
     /// <summary>
     /// RabbitMQ's flow control under a resource alarm: a connection that publishes stops being read
-    /// (TCP pushes back on the client) until the alarm clears. Nothing it sent is dropped.
+    /// (TCP pushes back on the client) until the alarm clears. Nothing it sent is dropped. Close
+    /// requests from other threads (a channel whose delivery failed, a forced close) are carried out
+    /// meanwhile: a failed channel must not keep its consumers and unacked messages for the whole alarm.
     /// </summary>
     private async ValueTask WaitWhileAlarmedAsync()
     {
@@ -775,10 +802,33 @@ public sealed class AmqpConnection
         _blocked = true;
         try
         {
-            await alarms.WhenClearAsync().WaitAsync(_abort.Token).ConfigureAwait(false);
+            var clear = alarms.WhenClearAsync();
+            while (true)
+            {
+                // Set up before the queues are looked at, so a request made after the look wakes the wait below.
+                var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (_blockGate)
+                {
+                    _wakeBlocked = wake;
+                }
+
+                TakeCloseRequest();
+                await TakeChannelCloseRequestsAsync().ConfigureAwait(false);
+                if (clear.IsCompleted || _state != ConnectionState.Open)
+                {
+                    break;
+                }
+
+                await Task.WhenAny(clear, wake.Task).WaitAsync(_abort.Token).ConfigureAwait(false);
+            }
         }
         finally
         {
+            lock (_blockGate)
+            {
+                _wakeBlocked = null;
+            }
+
             _blocked = false;
             MarkRead();
         }
