@@ -222,7 +222,7 @@ public sealed class BrokerChannel
             if (unrouted && mandatory)
             {
                 // When the door cannot send the return it throws, and this message is never confirmed either.
-                _events.ReturnMessage(message, ReturnReason.NoRoute);
+                ReturnUnroutable(message);
             }
 
             if (sequence != 0)
@@ -236,7 +236,7 @@ public sealed class BrokerChannel
         var write = _vhost.Publish(message, _scratch, out var routed, out var rejected);
         if (!routed && mandatory)
         {
-            _events.ReturnMessage(message, ReturnReason.NoRoute);
+            ReturnUnroutable(message);
         }
 
         if (write.IsCompletedSuccessfully)
@@ -251,6 +251,20 @@ public sealed class BrokerChannel
         }
 
         _ = ConfirmWhenStoredAsync(write, sequence, rejected);
+    }
+
+    /// <summary>basic.return of an unroutable mandatory message. When the door cannot send it, the host hears of it and the door's exception goes on.</summary>
+    private void ReturnUnroutable(BrokerMessage message)
+    {
+        try
+        {
+            _events.ReturnMessage(message, ReturnReason.NoRoute);
+        }
+        catch (Exception ex)
+        {
+            _vhost.Events.ReturnFailed(_vhost.Name, message.Exchange, message.RoutingKey, ex);
+            throw;
+        }
     }
 
     /// <summary>A request that asks for direct replies carries this channel's reply name instead, so the replier can address it.</summary>
@@ -378,7 +392,7 @@ public sealed class BrokerChannel
     {
         try
         {
-            _events.ReturnMessage(message, ReturnReason.NoRoute);
+            ReturnUnroutable(message);
         }
         catch (BrokerException ex)
         {
@@ -674,7 +688,7 @@ public sealed class BrokerChannel
     /// <summary>
     /// A basic.get answer: sent through <paramref name="send"/> under this channel's lock (so its tag goes out in order
     /// with deliveries), then tracked unless <paramref name="noAck"/>. When <paramref name="send"/> throws, nothing is
-    /// tracked and no tag is used; the exception goes on to the queue, which keeps the message.
+    /// tracked and no tag is used; the host hears of it, and the exception goes on to the queue, which keeps the message.
     /// </summary>
     internal GetResult SendGot(MessageQueue queue, QueuedMessage entry, BrokerMessage message, long messageCount, bool noAck, Action<GetResult>? send)
     {
@@ -685,8 +699,14 @@ public sealed class BrokerChannel
             {
                 send?.Invoke(got);
             }
-            catch (Exception ex) when (ex is not BrokerException)
+            catch (BrokerException ex)
             {
+                _vhost.Events.GetFailed(_vhost.Name, queue.Name, ex);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                _vhost.Events.GetFailed(_vhost.Name, queue.Name, ex);
                 throw new BrokerException(
                     BrokerErrorKind.InternalError,
                     $"a message from queue '{queue.Name}' could not be sent for basic.get ({ex.GetType().Name}: {ex.Message}); it stays in the queue",

@@ -50,6 +50,40 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
         }
     }
 
+    public void GetFailed(string virtualHost, string queue, Exception exception)
+    {
+        if (!ShouldLog($"g/{virtualHost}/{queue}", out var suppressed))
+        {
+            return;
+        }
+
+        if (exception is BrokerException)
+        {
+            LogGetRefused(logger, queue, virtualHost, exception.Message, suppressed);
+        }
+        else
+        {
+            LogGetFailed(logger, exception, queue, virtualHost, suppressed);
+        }
+    }
+
+    public void ReturnFailed(string virtualHost, string exchange, string routingKey, Exception exception)
+    {
+        if (!ShouldLog($"r/{virtualHost}/{exchange}", out var suppressed))
+        {
+            return;
+        }
+
+        if (exception is BrokerException)
+        {
+            LogReturnRefused(logger, exchange, virtualHost, routingKey, exception.Message, suppressed);
+        }
+        else
+        {
+            LogReturnFailed(logger, exception, exchange, virtualHost, routingKey, suppressed);
+        }
+    }
+
     public void ArgumentsIgnored(string virtualHost, string queue, string why) =>
         LogArgumentsIgnored(logger, queue, virtualHost, why);
 
@@ -84,6 +118,18 @@ internal sealed partial class LoggingBrokerObserver(ILogger<MessageBroker> logge
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a delivery to consumer '{ConsumerTag}' failed with an internal error; the message went back to the queue and the consumer's channel was closed ({Suppressed} more such since the last error)")]
     private static partial void LogDeliveryFailed(ILogger logger, Exception exception, string queue, string virtualHost, string consumerTag, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a basic.get answer was refused, {Why}; the message stays in the queue and the channel was closed ({Suppressed} more such since the last warning)")]
+    private static partial void LogGetRefused(ILogger logger, string queue, string virtualHost, string why, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Queue '{Queue}' in vhost '{VirtualHost}': a basic.get answer failed with an internal error; the message stays in the queue and the channel was closed ({Suppressed} more such since the last error)")]
+    private static partial void LogGetFailed(ILogger logger, Exception exception, string queue, string virtualHost, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Exchange '{Exchange}' in vhost '{VirtualHost}': an unroutable mandatory message (routing key '{RoutingKey}') could not be returned, {Why}; it was not confirmed and the publisher's channel was closed ({Suppressed} more such since the last warning)")]
+    private static partial void LogReturnRefused(ILogger logger, string exchange, string virtualHost, string routingKey, string why, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Exchange '{Exchange}' in vhost '{VirtualHost}': returning an unroutable mandatory message (routing key '{RoutingKey}') failed with an internal error; it was not confirmed and the publisher's channel was closed ({Suppressed} more such since the last error)")]
+    private static partial void LogReturnFailed(ILogger logger, Exception exception, string exchange, string virtualHost, string routingKey, long suppressed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Queue '{Queue}' in vhost '{VirtualHost}' runs without an argument it cannot use: {Why}")]
     private static partial void LogArgumentsIgnored(ILogger logger, string queue, string virtualHost, string why);

@@ -30,7 +30,18 @@ internal sealed class RecordingEvents : IChannelEvents
         Deliveries.Enqueue(delivery);
     }
 
-    public void ReturnMessage(BrokerMessage message, ReturnReason reason) => Returns.Enqueue(message);
+    /// <summary>When set and it returns an exception for a message, <see cref="ReturnMessage"/> throws it instead of recording.</summary>
+    public Func<BrokerMessage, Exception?>? Unreturnable { get; set; }
+
+    public void ReturnMessage(BrokerMessage message, ReturnReason reason)
+    {
+        if (Unreturnable?.Invoke(message) is { } failure)
+        {
+            throw failure;
+        }
+
+        Returns.Enqueue(message);
+    }
 
     public void Confirm(ulong sequence, bool multiple, bool ack) => Confirms.Enqueue((sequence, multiple, ack));
 

@@ -94,6 +94,14 @@ public sealed class UnsendableDeliveryTests
 
         public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception) => Failures.Enqueue((virtualHost, queue, consumerTag, exception));
 
+        public void GetFailed(string virtualHost, string queue, Exception exception)
+        {
+        }
+
+        public void ReturnFailed(string virtualHost, string exchange, string routingKey, Exception exception)
+        {
+        }
+
         public void ArgumentsIgnored(string virtualHost, string queue, string why)
         {
         }

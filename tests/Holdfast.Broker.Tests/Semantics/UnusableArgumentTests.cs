@@ -133,5 +133,13 @@ public sealed class UnusableArgumentTests
         public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception)
         {
         }
+
+        public void GetFailed(string virtualHost, string queue, Exception exception)
+        {
+        }
+
+        public void ReturnFailed(string virtualHost, string exchange, string routingKey, Exception exception)
+        {
+        }
     }
 }

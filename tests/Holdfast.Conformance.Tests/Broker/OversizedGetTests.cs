@@ -1,3 +1,4 @@
+using Holdfast.Broker;
 using Holdfast.Conformance.Tests.Support;
 using RabbitMQ.Client;
 
@@ -8,7 +9,8 @@ namespace Holdfast.Conformance.Tests.Broker;
 /// with a larger frame-max). get-ok used to be encoded after the fetch had taken the message: the encoder's throw went
 /// up through the read loop, the connection died with an internal error, and a no-ack get had already settled the
 /// message, so it was gone. Now the get fails like a delivery does: 406 on that channel, the message stays in its place
-/// (not redelivered), the connection and its other channels go on. RabbitMQ sends the header frame past the frame-max.
+/// (not redelivered), the connection and its other channels go on, and the host hears of it (IBrokerObserver.GetFailed,
+/// counted as a failed get). RabbitMQ sends the header frame past the frame-max.
 /// </summary>
 public sealed class OversizedGetTests
 {
@@ -20,6 +22,7 @@ public sealed class OversizedGetTests
     public async Task A_get_whose_header_does_not_fit_the_frame_max_closes_its_channel_and_leaves_the_message_in_the_queue(bool autoAck)
     {
         await using var broker = await InProcessBroker.StartAsync();
+        var observer = RecordingBrokerObserver.Install(broker);
         await using var publishing = await broker.Factory().CreateConnectionAsync();
         var smallFactory = broker.Factory();
         smallFactory.RequestedFrameMax = SmallFrameMax;
@@ -46,6 +49,9 @@ public sealed class OversizedGetTests
         Assert.Contains($"do not fit in a frame of this connection's frame-max {SmallFrameMax}; the message stays in its queue", closed.ReplyText, StringComparison.Ordinal);
         Assert.Equal(60, closed.ClassId);
         Assert.Equal(70, closed.MethodId);
+        var report = Assert.Single(observer.Gets);
+        Assert.Equal(("/", queue), (report.VirtualHost, report.Queue));
+        Assert.Equal(BrokerErrorKind.PreconditionFailed, Assert.IsType<BrokerException>(report.Exception).Kind);
 
         // Only that channel went: the small connection is open and serves what fits it.
         Assert.True(small.IsOpen, "only the channel closes, not the connection");

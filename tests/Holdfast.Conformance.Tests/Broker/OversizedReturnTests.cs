@@ -1,3 +1,4 @@
+using Holdfast.Broker;
 using Holdfast.Conformance.Tests.Support;
 using RabbitMQ.Client;
 
@@ -8,7 +9,7 @@ namespace Holdfast.Conformance.Tests.Broker;
 /// request's reply-to of <c>amq.rabbitmq.reply-to</c> becomes a 44-byte reply name. Properties that fitted the publisher's
 /// frame-max by less than those 23 bytes then cannot be returned. The encoder's throw used to kill the publisher's
 /// connection with an internal error; now the publisher's channel closes with 406 and a reason that says so, before any
-/// confirm, and the connection goes on.
+/// confirm, and the connection goes on. The host hears of it (IBrokerObserver.ReturnFailed, counted as a failed return).
 /// </summary>
 public sealed class OversizedReturnTests
 {
@@ -22,6 +23,7 @@ public sealed class OversizedReturnTests
     public async Task A_mandatory_request_whose_rewritten_header_no_longer_fits_closes_the_publishers_channel_with_406()
     {
         await using var broker = await InProcessBroker.StartAsync();
+        var observer = RecordingBrokerObserver.Install(broker);
         var factory = broker.Factory();
         factory.RequestedFrameMax = FrameMax;
         await using var connection = await factory.CreateConnectionAsync();
@@ -42,7 +44,8 @@ public sealed class OversizedReturnTests
             ReplyTo = "amq.rabbitmq.reply-to",
             Headers = new Dictionary<string, object?> { ["padding"] = new string('p', Padding) },
         };
-        await channel.PublishAsync("", BrokerKit.Unique("nobody"), "request", mandatory: true, properties: properties);
+        var nobody = BrokerKit.Unique("nobody");
+        await channel.PublishAsync("", nobody, "request", mandatory: true, properties: properties);
 
         if (BrokerKit.IsRabbitMq(connection))
         {
@@ -57,6 +60,9 @@ public sealed class OversizedReturnTests
         Assert.Equal(60, closed.ClassId);
         Assert.Equal(40, closed.MethodId);
         Assert.False(returned.Task.IsCompleted);
+        var report = Assert.Single(observer.Returns);
+        Assert.Equal(("/", "", nobody), (report.VirtualHost, report.Exchange, report.RoutingKey));
+        Assert.Equal(BrokerErrorKind.PreconditionFailed, Assert.IsType<BrokerException>(report.Exception).Kind);
 
         Assert.True(connection.IsOpen, "only the channel closes, not the connection");
         await BrokerKit.AssertUsableAsync(connection);
@@ -66,6 +72,7 @@ public sealed class OversizedReturnTests
     public async Task In_a_transaction_the_commit_completes_with_commit_ok_and_the_channel_then_closes_with_406()
     {
         await using var broker = await InProcessBroker.StartAsync();
+        var observer = RecordingBrokerObserver.Install(broker);
         var factory = broker.Factory();
         factory.RequestedFrameMax = FrameMax;
         await using var connection = await factory.CreateConnectionAsync();
@@ -93,6 +100,7 @@ public sealed class OversizedReturnTests
         await channel.TxCommitAsync();
         var closed = await channel.ClosedByServerAsync(406);
         Assert.Contains("the unroutable mandatory message could not be returned", closed.ReplyText, StringComparison.Ordinal);
+        Assert.Equal("/", Assert.Single(observer.Returns).VirtualHost);
 
         // The rest of the transaction took effect: the message published after the unreturnable one is there.
         Assert.Equal(1u, await connection.ReadyCountAsync(queue));
