@@ -4,8 +4,10 @@ using Holdfast.Broker;
 namespace Holdfast.Amqp.Channels;
 
 /// <summary>
-/// The broker's refusals as AMQP replies. Soft codes close the channel; 530, 503, 540, 541 and 506 are
-/// hard in the spec and RabbitMQ closes the connection for them.
+/// The broker's refusals as AMQP replies. Soft codes close the channel; 530, 503, 540 and 506 are
+/// hard in the spec and RabbitMQ closes the connection for them. 541 is hard too, and RabbitMQ closes
+/// the connection when a channel fails internally; here it closes only the channel that met the fault
+/// (a message that could not be encoded for it, say), since nothing the connection holds is in doubt.
 /// </summary>
 internal static class BrokerErrorMapping
 {
@@ -22,7 +24,7 @@ internal static class BrokerErrorMapping
             BrokerErrorKind.NotAllowed => Connection(ReplyCode.NotAllowed),
             BrokerErrorKind.NotImplemented => Connection(ReplyCode.NotImplemented),
             BrokerErrorKind.CommandInvalid => Connection(ReplyCode.CommandInvalid),
-            BrokerErrorKind.InternalError => Connection(ReplyCode.InternalError),
+            BrokerErrorKind.InternalError => Channel(ReplyCode.InternalError),
             _ => Connection(ReplyCode.ResourceError),
         };
 

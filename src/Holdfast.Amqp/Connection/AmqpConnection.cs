@@ -771,7 +771,16 @@ public sealed class AmqpConnection
             }
         }
 
-        var verdict = await channel.Handler.HandleMethodAsync(id, arguments, _abort.Token).ConfigureAwait(false);
+        ChannelVerdict verdict;
+        try
+        {
+            verdict = await channel.Handler.HandleMethodAsync(id, arguments, _abort.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsHandlerFault(ex))
+        {
+            verdict = HandlerFaulted(channel, id, ex);
+        }
+
         if (verdict.Kind == ChannelVerdictKind.Continue && AmqpMethodInfo.HasContent(id))
         {
             channel.ExpectContent(id);
@@ -908,8 +917,19 @@ public sealed class AmqpConnection
             return;
         }
 
+        var method = channel.ContentMethod.GetValueOrDefault();
         channel.HeaderReceived(header.BodySize);
-        await ApplyAsync(channel, await channel.Handler.HandleContentHeaderAsync(header, _abort.Token).ConfigureAwait(false)).ConfigureAwait(false);
+        ChannelVerdict verdict;
+        try
+        {
+            verdict = await channel.Handler.HandleContentHeaderAsync(header, _abort.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsHandlerFault(ex))
+        {
+            verdict = HandlerFaulted(channel, method, ex);
+        }
+
+        await ApplyAsync(channel, verdict).ConfigureAwait(false);
     }
 
     private async ValueTask HandleContentBodyAsync(AmqpChannel channel, ReadOnlySequence<byte> body)
@@ -926,8 +946,40 @@ public sealed class AmqpConnection
             return;
         }
 
+        var method = channel.ContentMethod.GetValueOrDefault();
         bool isLast = channel.BodyReceived((ulong)body.Length);
-        await ApplyAsync(channel, await channel.Handler.HandleContentBodyAsync(body, isLast, _abort.Token).ConfigureAwait(false)).ConfigureAwait(false);
+        ChannelVerdict verdict;
+        try
+        {
+            verdict = await channel.Handler.HandleContentBodyAsync(body, isLast, _abort.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsHandlerFault(ex))
+        {
+            verdict = HandlerFaulted(channel, method, ex);
+        }
+
+        await ApplyAsync(channel, verdict).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What a handler throws is a fault it did not foresee (refusals come back as verdicts), unless it is the
+    /// connection's own abort reaching an operation that was waiting on it.
+    /// </summary>
+    private bool IsHandlerFault(Exception exception) => exception is not OperationCanceledException || !_abort.IsCancellationRequested;
+
+    /// <summary>
+    /// A fault in one channel's handler costs that channel, as a refusal would, not the connection: it is closed with
+    /// 541 (its consumers stop, its unacked messages go back, a publish in progress is never confirmed) and the bug is
+    /// reported with its stack. The connection's own state is not in doubt: the frames were whole and in order.
+    /// </summary>
+    private ChannelVerdict HandlerFaulted(AmqpChannel channel, AmqpMethodId method, Exception exception)
+    {
+        Observer.ChannelFaulted(this, channel.Number, exception);
+        return ChannelVerdict.CloseChannel(new AmqpError(
+            ReplyCode.InternalError,
+            $"{AmqpMethodInfo.Name(method)} failed with an internal error ({exception.GetType().Name}: {exception.Message})",
+            AmqpMethodInfo.ClassIdOf(method),
+            AmqpMethodInfo.MethodIndexOf(method)));
     }
 
     private async ValueTask ApplyAsync(AmqpChannel channel, ChannelVerdict verdict)
@@ -972,7 +1024,7 @@ public sealed class AmqpConnection
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Observer.Faulted(this, ex);
+            Observer.ChannelFaulted(this, channel.Number, ex);
         }
     }
 

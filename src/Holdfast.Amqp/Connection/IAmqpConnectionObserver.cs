@@ -20,4 +20,10 @@ public interface IAmqpConnectionObserver
 
     /// <summary>A bug: an exception escaped the connection's own code. The connection is dropped, nothing else.</summary>
     void Faulted(AmqpConnection connection, Exception exception);
+
+    /// <summary>
+    /// A bug: a channel's handler threw what it did not foresee. That channel is closed (541 INTERNAL_ERROR, if it was
+    /// still open); the connection and its other channels go on.
+    /// </summary>
+    void ChannelFaulted(AmqpConnection connection, ushort channel, Exception exception);
 }

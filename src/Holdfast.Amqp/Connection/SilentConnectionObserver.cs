@@ -26,4 +26,8 @@ internal sealed class SilentConnectionObserver : IAmqpConnectionObserver
     public void Faulted(AmqpConnection connection, Exception exception)
     {
     }
+
+    public void ChannelFaulted(AmqpConnection connection, ushort channel, Exception exception)
+    {
+    }
 }

@@ -253,19 +253,33 @@ public sealed class BrokerChannel
         _ = ConfirmWhenStoredAsync(write, sequence, rejected);
     }
 
-    /// <summary>basic.return of an unroutable mandatory message. When the door cannot send it, the host hears of it and the door's exception goes on.</summary>
+    /// <summary>
+    /// basic.return of an unroutable mandatory message. When the door cannot send it, the host hears of it and the
+    /// door's refusal goes on; anything else it threw (a bug) goes on as an internal error, so the caller can end just
+    /// this channel with it.
+    /// </summary>
     private void ReturnUnroutable(BrokerMessage message)
     {
         try
         {
             _events.ReturnMessage(message, ReturnReason.NoRoute);
         }
-        catch (Exception ex)
+        catch (BrokerException ex)
         {
             _vhost.Events.ReturnFailed(_vhost.Name, message.Exchange, message.RoutingKey, ex);
             throw;
         }
+        catch (Exception ex)
+        {
+            _vhost.Events.ReturnFailed(_vhost.Name, message.Exchange, message.RoutingKey, ex);
+            throw UnreturnedInternally(ex);
+        }
     }
+
+    private static BrokerException UnreturnedInternally(Exception exception) => new(
+        BrokerErrorKind.InternalError,
+        $"an unroutable mandatory message could not be returned ({exception.GetType().Name}: {exception.Message})",
+        exception);
 
     /// <summary>A request that asks for direct replies carries this channel's reply name instead, so the replier can address it.</summary>
     private BrokerMessage WithReplyName(BrokerMessage message)
@@ -385,8 +399,8 @@ public sealed class BrokerChannel
     }
 
     /// <summary>
-    /// A return the door cannot send (it throws a <see cref="BrokerException"/>) must not leave a commit half done: the
-    /// first refusal is kept, and closes the channel once the commit has published and settled everything.
+    /// A return that cannot be sent must not leave a commit half done, whatever was thrown (a refusal, or a fault nobody
+    /// foresaw): the first failure is kept, and closes the channel once the commit has published and settled everything.
     /// </summary>
     private void ReturnInCommit(BrokerMessage message, ref BrokerException? unreturned)
     {
@@ -394,9 +408,11 @@ public sealed class BrokerChannel
         {
             ReturnUnroutable(message);
         }
-        catch (BrokerException ex)
+#pragma warning disable CA1031 // Kept, not swallowed: it fails the channel after the commit.
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
-            unreturned ??= ex;
+            unreturned ??= ex as BrokerException ?? UnreturnedInternally(ex);
         }
     }
 

@@ -29,7 +29,8 @@ public interface IChannelEvents
     /// Returns an unroutable mandatory message to its publisher, on the publisher's own thread. Throws a
     /// <see cref="BrokerException"/> when this client cannot be sent it (nothing of it sent then): the broker lets the
     /// exception end the publish (or, in a commit, the commit once done), so the door closes the channel with it and the
-    /// publisher, never confirmed, knows something went wrong.
+    /// publisher, never confirmed, knows something went wrong. Anything else thrown is a bug, taken the same way as an
+    /// internal error.
     /// </summary>
     void ReturnMessage(BrokerMessage message, ReturnReason reason);
 

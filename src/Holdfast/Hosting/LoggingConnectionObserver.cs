@@ -23,6 +23,9 @@ internal sealed partial class LoggingConnectionObserver(ILogger<AmqpConnection> 
     public void Faulted(AmqpConnection connection, Exception exception) =>
         LogFaulted(logger, exception, connection.Id);
 
+    public void ChannelFaulted(AmqpConnection connection, ushort channel, Exception exception) =>
+        LogChannelFaulted(logger, exception, connection.Id, channel);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "AMQP connection {ConnectionId} from {Remote} opened: user '{User}', vhost '{VirtualHost}', name '{ClientName}', heartbeat {HeartbeatSeconds} s")]
     private static partial void LogOpened(ILogger logger, long connectionId, EndPoint? remote, string user, string virtualHost, string? clientName, double heartbeatSeconds);
 
@@ -37,4 +40,7 @@ internal sealed partial class LoggingConnectionObserver(ILogger<AmqpConnection> 
 
     [LoggerMessage(Level = LogLevel.Error, Message = "AMQP connection {ConnectionId} failed with an internal error and was dropped")]
     private static partial void LogFaulted(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "AMQP connection {ConnectionId}, channel {Channel}: an internal error closed the channel; the connection goes on")]
+    private static partial void LogChannelFaulted(ILogger logger, Exception exception, long connectionId, ushort channel);
 }
