@@ -97,7 +97,7 @@ internal sealed class DelayedMessageScheduler : IDisposable
 
                 lock (_gate)
                 {
-                    _held.Enqueue(new Held(message, entry.Seq), (arrivedAtMs + delay, _order++));
+                    _held.Enqueue(new Held(message, entry.Seq), (DueTime.After(arrivedAtMs, delay), _order++));
                 }
             }
         }
@@ -113,10 +113,15 @@ internal sealed class DelayedMessageScheduler : IDisposable
         }
     }
 
-    /// <summary>Holds a message; the task completes when it is stored to the flush point its persistence asks for.</summary>
+    /// <summary>
+    /// Holds a message; the task completes when it is stored to the flush point its persistence asks for. What refuses
+    /// it (a record too large for the store) throws before it is stored: once it is, nothing here throws, for a
+    /// publisher told of a failure publishes again, and the copy already held would be released all the same.
+    /// </summary>
     public ValueTask HoldAsync(BrokerMessage message, long delayMs)
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var due = DueTime.After(now, delayMs);
         lock (_gate)
         {
             _index ??= _store.FindQueue(_indexName);
@@ -129,7 +134,7 @@ internal sealed class DelayedMessageScheduler : IDisposable
             StoredMessageFormat.Write(message, _encoded, now);
             Span<long> seq = stackalloc long[1];
             var write = _store.AppendAsync([_index], _encoded.WrittenSpan, seq, message.Properties.IsPersistent ? null : FlushPolicy.Async);
-            _held.Enqueue(new Held(message, seq[0]), (now + delayMs, _order++));
+            _held.Enqueue(new Held(message, seq[0]), (due, _order++));
             ArmLocked();
             return write;
         }
@@ -162,8 +167,8 @@ internal sealed class DelayedMessageScheduler : IDisposable
             return;
         }
 
-        var delay = TimeSpan.FromMilliseconds(Math.Max(0, key.Due - _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        _timer.Change(delay, Timeout.InfiniteTimeSpan);
+        // A due time past the longest a timer waits is looked at again then (OnTimer releases only what is due).
+        DueTime.Arm(_timer, _time, key.Due);
     }
 
     private void OnTimer()

@@ -943,7 +943,7 @@ public sealed class MessageQueue
             _perMessageTtlSeen = true;
         }
 
-        entry.ExpiresAtMs = ttl is { } t ? SaturatingAdd(entry.ArrivedAtMs, t) : long.MaxValue;
+        entry.ExpiresAtMs = ttl is { } t ? DueTime.After(entry.ArrivedAtMs, t) : long.MaxValue;
         if (ttl is not null)
         {
             ScheduleExpiryLocked();
@@ -1228,7 +1228,7 @@ public sealed class MessageQueue
             return;
         }
 
-        ArmAt(_leaseTimer, SaturatingAdd(_lastUsedMs, expires));
+        ArmAt(_leaseTimer, DueTime.After(_lastUsedMs, expires));
     }
 
     private void OnLeaseTimer()
@@ -1240,7 +1240,7 @@ public sealed class MessageQueue
                 return;
             }
 
-            if (_time.GetUtcNow().ToUnixTimeMilliseconds() < SaturatingAdd(_lastUsedMs, expires))
+            if (_time.GetUtcNow().ToUnixTimeMilliseconds() < DueTime.After(_lastUsedMs, expires))
             {
                 ArmLeaseLocked();
                 return;
@@ -1271,12 +1271,13 @@ public sealed class MessageQueue
     /// ~49 days ahead, and an x-expires or TTL may name centuries: a later moment arms the longest
     /// timer there is, whose handler finds nothing due yet and arms again.
     /// </summary>
-    private void ArmAt(ITimer? timer, long dueMs) =>
-        timer?.Change(TimeSpan.FromMilliseconds(Math.Clamp(dueMs - _time.GetUtcNow().ToUnixTimeMilliseconds(), 0, LongestTimerMs)), Timeout.InfiniteTimeSpan);
-
-    private const long LongestTimerMs = uint.MaxValue - 1L;
-
-    private static long SaturatingAdd(long value, long add) => add > long.MaxValue - value ? long.MaxValue : value + add;
+    private void ArmAt(ITimer? timer, long dueMs)
+    {
+        if (timer is not null)
+        {
+            DueTime.Arm(timer, _time, dueMs);
+        }
+    }
 
     private void ForgetAll(List<QueuedMessage> entries)
     {
