@@ -109,7 +109,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
             var amqp = new AmqpServer(
                 options.Amqp,
                 new UserDirectoryAuthenticator(users),
-                channelHandlers: new BrokerChannelHandlerFactory(broker),
+                channelHandlers: options.WrapChannelHandlers is { } wrap ? wrap(new BrokerChannelHandlerFactory(broker)) : new BrokerChannelHandlerFactory(broker),
                 observer: new LoggingConnectionObserver(loggerFactory.CreateLogger<AmqpConnection>()),
                 timeProvider: options.Store.TimeProvider,
                 alarms: alarms);

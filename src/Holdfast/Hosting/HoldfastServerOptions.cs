@@ -1,4 +1,5 @@
 using System.Net;
+using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Connection;
 using Holdfast.Broker.Alarms;
 using Holdfast.Storage;
@@ -39,6 +40,12 @@ internal sealed record HoldfastServerOptions
     public Func<long>? MemoryProbe { get; init; }
 
     public Func<long>? DiskFreeProbe { get; init; }
+
+    /// <summary>
+    /// Stands between the AMQP door and the broker's channel handlers; null in every real start. Tests put a handler
+    /// there that throws, to reach the door's answer to a fault nobody foresaw: nothing in the broker throws one on purpose.
+    /// </summary>
+    public Func<IAmqpChannelHandlerFactory, IAmqpChannelHandlerFactory>? WrapChannelHandlers { get; init; }
 
     /// <summary>
     /// A RabbitMQ definitions file (<c>rabbitmqctl export_definitions</c>) imported at every start, after

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Connection;
 using Holdfast.Hosting;
 using Holdfast.Storage;
@@ -68,7 +69,11 @@ internal sealed class InProcessBroker : IAsyncDisposable
     }
 
     /// <param name="logs">Where the server logs; nowhere when null.</param>
-    public static async Task<InProcessBroker> StartAsync(Func<AmqpServerOptions, AmqpServerOptions>? tune = null, Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
+    /// <param name="wrapHandlers">Wraps the broker's channel handlers (see <see cref="FaultingChannelHandlers"/>); ignored against an external broker.</param>
+    public static async Task<InProcessBroker> StartAsync(
+        Func<AmqpServerOptions, AmqpServerOptions>? tune = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? logs = null,
+        Func<IAmqpChannelHandlerFactory, IAmqpChannelHandlerFactory>? wrapHandlers = null)
     {
         if (ExternalTarget() is { } external)
         {
@@ -83,6 +88,7 @@ internal sealed class InProcessBroker : IAsyncDisposable
             AmqpPort = 0,
             Amqp = tune is null ? amqp : tune(amqp),
             ShutdownTimeout = TimeSpan.FromSeconds(3),
+            WrapChannelHandlers = wrapHandlers,
         };
         var server = await HoldfastServer.StartAsync(options, logs ?? NullLoggerFactory.Instance, CancellationToken.None);
         return new InProcessBroker(directory, server);

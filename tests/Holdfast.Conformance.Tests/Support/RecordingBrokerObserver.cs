@@ -15,14 +15,6 @@ internal sealed class RecordingBrokerObserver : IBrokerObserver
 
     public ConcurrentQueue<(string VirtualHost, string Exchange, string RoutingKey, Exception Exception)> Returns { get; } = new();
 
-    /// <summary>
-    /// When set, thrown from <see cref="GetFailed"/> and <see cref="ReturnFailed"/> once the report is recorded. An observer
-    /// must not throw; one that does stands in for a bug nobody foresaw on those paths, where nothing else lets a test
-    /// make the broker throw what it does not expect. Nothing is lost to it: a get's message goes back to its place
-    /// whatever is thrown, and a message that could not be returned was routed nowhere.
-    /// </summary>
-    public Exception? Fault { get; set; }
-
     /// <summary>A recorder on <paramref name="broker"/> when it runs in this process; against an external broker, one that hears nothing.</summary>
     public static RecordingBrokerObserver Install(InProcessBroker broker)
     {
@@ -38,17 +30,11 @@ internal sealed class RecordingBrokerObserver : IBrokerObserver
     public void DeliveryFailed(string virtualHost, string queue, string consumerTag, Exception exception) =>
         Deliveries.Enqueue((virtualHost, queue, consumerTag, exception));
 
-    public void GetFailed(string virtualHost, string queue, Exception exception)
-    {
+    public void GetFailed(string virtualHost, string queue, Exception exception) =>
         Gets.Enqueue((virtualHost, queue, exception));
-        ThrowFault();
-    }
 
-    public void ReturnFailed(string virtualHost, string exchange, string routingKey, Exception exception)
-    {
+    public void ReturnFailed(string virtualHost, string exchange, string routingKey, Exception exception) =>
         Returns.Enqueue((virtualHost, exchange, routingKey, exception));
-        ThrowFault();
-    }
 
     public void DeadLetterKept(string virtualHost, string queue, string reason, string why)
     {
@@ -60,13 +46,5 @@ internal sealed class RecordingBrokerObserver : IBrokerObserver
 
     public void ArgumentsIgnored(string virtualHost, string queue, string why)
     {
-    }
-
-    private void ThrowFault()
-    {
-        if (Fault is { } fault)
-        {
-            throw fault;
-        }
     }
 }
