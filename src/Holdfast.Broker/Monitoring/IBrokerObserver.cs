@@ -2,7 +2,9 @@ namespace Holdfast.Broker.Monitoring;
 
 /// <summary>
 /// What the broker tells its host about messages it kept instead of losing: the host logs them.
-/// Called on the broker's own threads; an implementation must be quick and must not throw.
+/// Called on the broker's own threads, some under a channel's or queue's lock: an implementation must be quick and
+/// should not throw. One that throws is not heard: <see cref="BrokerEvents"/> catches it, counts it as
+/// <c>holdfast.observer.failures</c> and goes on, so the broker does the same whatever the host's log does.
 /// </summary>
 public interface IBrokerObserver
 {
