@@ -31,7 +31,7 @@ public sealed class AmqpServer
         Options = options;
         Authenticator = authenticator;
         ChannelHandlers = channelHandlers ?? NotImplementedChannelHandler.Instance;
-        Observer = observer ?? SilentConnectionObserver.Instance;
+        Observer = new ContainedConnectionObserver(observer ?? SilentConnectionObserver.Instance);
         Time = timeProvider ?? TimeProvider.System;
         Alarms = alarms;
         if (alarms is not null)
