@@ -690,10 +690,9 @@ public sealed class MessageQueue
     /// </summary>
     private void DropDeliveredBodyLocked(QueuedMessage entry)
     {
-        if (entry.IsStored && entry.StoreSeq < entry.Index!.WrittenNext && entry.Message is not null && !entry.Leaving)
+        if (entry.IsStored && entry.StoreSeq < entry.Index!.WrittenNext)
         {
-            Forget(entry);
-            entry.Message = null;
+            DropBodyLocked(entry);
         }
     }
 
