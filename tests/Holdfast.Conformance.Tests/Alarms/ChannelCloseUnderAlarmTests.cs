@@ -16,7 +16,6 @@ namespace Holdfast.Conformance.Tests.Alarms;
 /// </summary>
 public sealed class ChannelCloseUnderAlarmTests
 {
-    private const int SmallFrameMax = 4096;
     private const long HighWatermarkBytes = 1L << 30;
 
     [Theory]
@@ -39,15 +38,13 @@ public sealed class ChannelCloseUnderAlarmTests
         await using var other = await broker.Factory().CreateConnectionAsync();
         await using var holder = await other.CreateConfirmingChannelAsync();
         var queue = await holder.DeclareQueueAsync("fails-while-blocked");
-        var big = new BasicProperties { Headers = new Dictionary<string, object?> { ["padding"] = new string('p', 3 * SmallFrameMax) } };
+        var big = BrokerKit.OversizedHeaders();
         await holder.PublishAsync("", queue, "big", properties: big);
         var held = await holder.BasicGetAsync(queue, autoAck: false);
         Assert.NotNull(held);
 
         // The small connection consumes on one channel and publishes on that one or another.
-        var smallFactory = broker.Factory();
-        smallFactory.RequestedFrameMax = SmallFrameMax;
-        await using var small = await smallFactory.CreateConnectionAsync();
+        await using var small = await broker.Factory().CreateSmallFrameConnectionAsync();
         await using var consuming = await small.CreateConfirmingChannelAsync();
         var consumer = new ProbeConsumer(consuming);
         await consuming.BasicConsumeAsync(queue, autoAck: false, consumer);
@@ -70,7 +67,7 @@ public sealed class ChannelCloseUnderAlarmTests
         // The message comes back; the queue offers it to the small connection's consumer, which cannot be sent its header.
         await holder.BasicRejectAsync(held.DeliveryTag, requeue: true);
         var closed = await consuming.ClosedByServerAsync(406);
-        Assert.Contains($"frame-max {SmallFrameMax}", closed.ReplyText, StringComparison.Ordinal);
+        Assert.Contains($"frame-max {BrokerKit.SmallFrameMax}", closed.ReplyText, StringComparison.Ordinal);
         Assert.Equal(0, consumer.Received);
 
         // Still blocked: the publish has not gone through, and only the requeued message is in the queue.

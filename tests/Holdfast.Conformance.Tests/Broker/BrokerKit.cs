@@ -21,6 +21,22 @@ internal static class BrokerKit
 
     public static Task<IChannel> CreateConfirmingChannelAsync(this IConnection connection) => connection.CreateChannelAsync(Confirming);
 
+    /// <summary>The frame-max of the small connections that oversized content headers are tested against: the spec's minimum.</summary>
+    public const int SmallFrameMax = 4096;
+
+    /// <summary>A connection from <paramref name="factory"/> that negotiated <see cref="SmallFrameMax"/>.</summary>
+    public static async Task<IConnection> CreateSmallFrameConnectionAsync(this ConnectionFactory factory)
+    {
+        factory.RequestedFrameMax = SmallFrameMax;
+        var connection = await factory.CreateConnectionAsync();
+        Assert.Equal((uint)SmallFrameMax, connection.FrameMax);
+        return connection;
+    }
+
+    /// <summary>Properties whose content header only a connection with a frame-max well above <see cref="SmallFrameMax"/> can carry.</summary>
+    public static BasicProperties OversizedHeaders() =>
+        new() { Headers = new Dictionary<string, object?> { ["padding"] = new string('p', 3 * SmallFrameMax) } };
+
     /// <summary>A plain, non-exclusive, non-durable, non-auto-delete queue.</summary>
     public static async Task<string> DeclareQueueAsync(this IChannel channel, string prefix = "q", IDictionary<string, object?>? arguments = null)
     {

@@ -14,8 +14,6 @@ namespace Holdfast.Conformance.Tests.Broker;
 /// </summary>
 public sealed class OversizedGetTests
 {
-    private const int SmallFrameMax = 4096;
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -24,14 +22,11 @@ public sealed class OversizedGetTests
         await using var broker = await InProcessBroker.StartAsync();
         var observer = RecordingBrokerObserver.Install(broker);
         await using var publishing = await broker.Factory().CreateConnectionAsync();
-        var smallFactory = broker.Factory();
-        smallFactory.RequestedFrameMax = SmallFrameMax;
-        await using var small = await smallFactory.CreateConnectionAsync();
-        Assert.Equal((uint)SmallFrameMax, small.FrameMax);
+        await using var small = await broker.Factory().CreateSmallFrameConnectionAsync();
 
         await using var publisher = await publishing.CreateConfirmingChannelAsync();
         var queue = await publisher.DeclareQueueAsync("big-get");
-        var big = new BasicProperties { Headers = new Dictionary<string, object?> { ["padding"] = new string('p', 3 * SmallFrameMax) } };
+        var big = BrokerKit.OversizedHeaders();
         await publisher.PublishAsync("", queue, "big", properties: big);
         await publisher.PublishAsync("", queue, "small");
 
@@ -46,7 +41,7 @@ public sealed class OversizedGetTests
 
         var closed = await BrokerKit.RefusedAsync(() => getting.BasicGetAsync(queue, autoAck), 406);
         Assert.StartsWith("PRECONDITION_FAILED - message properties of ", closed.ReplyText, StringComparison.Ordinal);
-        Assert.Contains($"do not fit in a frame of this connection's frame-max {SmallFrameMax}; the message stays in its queue", closed.ReplyText, StringComparison.Ordinal);
+        Assert.Contains($"do not fit in a frame of this connection's frame-max {BrokerKit.SmallFrameMax}; the message stays in its queue", closed.ReplyText, StringComparison.Ordinal);
         Assert.Equal(60, closed.ClassId);
         Assert.Equal(70, closed.MethodId);
         var report = Assert.Single(observer.Gets);
@@ -63,7 +58,7 @@ public sealed class OversizedGetTests
         var first = await consuming.BasicGetAsync(queue, autoAck: true);
         Assert.Equal("big", BrokerKit.Text(first!.Body));
         Assert.False(first.Redelivered);
-        Assert.Equal(3 * SmallFrameMax, Assert.IsType<byte[]>(first.BasicProperties.Headers!["padding"]).Length);
+        Assert.Equal(3 * BrokerKit.SmallFrameMax, Assert.IsType<byte[]>(first.BasicProperties.Headers!["padding"]).Length);
         var second = await consuming.BasicGetAsync(queue, autoAck: true);
         Assert.Equal("small", BrokerKit.Text(second!.Body));
         Assert.True(publishing.IsOpen && publisher.IsOpen);

@@ -12,21 +12,16 @@ namespace Holdfast.Conformance.Tests.Broker;
 /// </summary>
 public sealed class OversizedHeaderTests
 {
-    private const int SmallFrameMax = 4096;
-
     [Fact]
     public async Task A_header_larger_than_the_consumers_frame_max_closes_only_its_channel_and_the_message_waits_for_another()
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var publishing = await broker.Factory().CreateConnectionAsync();
-        var smallFactory = broker.Factory();
-        smallFactory.RequestedFrameMax = SmallFrameMax;
-        await using var small = await smallFactory.CreateConnectionAsync();
-        Assert.Equal((uint)SmallFrameMax, small.FrameMax);
+        await using var small = await broker.Factory().CreateSmallFrameConnectionAsync();
 
         await using var publisher = await publishing.CreateConfirmingChannelAsync();
         var queue = await publisher.DeclareQueueAsync("big-header");
-        var big = new BasicProperties { Headers = new Dictionary<string, object?> { ["padding"] = new string('p', 3 * SmallFrameMax) } };
+        var big = BrokerKit.OversizedHeaders();
         await publisher.PublishAsync("", queue, "big", properties: big);
         await publisher.PublishAsync("", queue, "small");
 
@@ -44,7 +39,7 @@ public sealed class OversizedHeaderTests
 
         var closed = await smallChannel.ClosedByServerAsync(406);
         Assert.StartsWith("PRECONDITION_FAILED - message properties of ", closed.ReplyText, StringComparison.Ordinal);
-        Assert.Contains($"do not fit in a frame of this connection's frame-max {SmallFrameMax}", closed.ReplyText, StringComparison.Ordinal);
+        Assert.Contains($"do not fit in a frame of this connection's frame-max {BrokerKit.SmallFrameMax}", closed.ReplyText, StringComparison.Ordinal);
         Assert.Equal(0, smallConsumer.Received);
         Assert.True(small.IsOpen, "only the channel closes, not the consumer's connection");
 
@@ -56,7 +51,7 @@ public sealed class OversizedHeaderTests
         var deliveries = await healthy.NextAsync(2);
         Assert.Equal(["big", "small"], deliveries.Select(d => d.Text));
         Assert.All(deliveries, d => Assert.False(d.Redelivered));
-        Assert.Equal(3 * SmallFrameMax, Assert.IsType<byte[]>(deliveries[0].Properties.Headers!["padding"]).Length);
+        Assert.Equal(3 * BrokerKit.SmallFrameMax, Assert.IsType<byte[]>(deliveries[0].Properties.Headers!["padding"]).Length);
 
         // The small connection still works for messages that fit it.
         await using var smallAgain = await small.CreateChannelAsync();

@@ -1,6 +1,3 @@
-using System.Buffers;
-using Holdfast.Amqp.Channels;
-using Holdfast.Amqp.Codec;
 using Holdfast.Conformance.Tests.Support;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
@@ -17,7 +14,8 @@ public sealed class ThrowingConnectionLogTests
     [Fact]
     public async Task A_log_that_throws_while_a_connection_closes_does_not_keep_its_channels_messages_out()
     {
-        await using var broker = await InProcessBroker.StartAsync(logs: new ThrowingLog(), wrapHandlers: inner => new FirstDisposeThrows(inner));
+        FaultingChannelHandlers? handlers = null;
+        await using var broker = await InProcessBroker.StartAsync(logs: new ThrowingLog(), wrapHandlers: inner => handlers = new FaultingChannelHandlers(inner));
         if (broker.IsExternal)
         {
             return;
@@ -26,7 +24,7 @@ public sealed class ThrowingConnectionLogTests
         string queue;
         await using (var connection = await broker.Factory().CreateConnectionAsync())
         {
-            // Channel 1's handler throws when it is released; the log then throws reporting that.
+            // Channel 1's handler, released first, throws; the log then throws reporting that.
             await using var first = await connection.CreateChannelAsync();
             await using var consuming = await connection.CreateChannelAsync();
             queue = await consuming.DeclareQueueAsync("held");
@@ -35,6 +33,7 @@ public sealed class ThrowingConnectionLogTests
             Assert.NotNull(got);
 
             // Closed with the delivery unacked: the broker must put it back.
+            handlers!.ArmDispose();
             await connection.CloseAsync();
         }
 
@@ -77,38 +76,6 @@ public sealed class ThrowingConnectionLogTests
                 if (IsEnabled(logLevel))
                 {
                     throw new InvalidOperationException("the log is broken");
-                }
-            }
-        }
-    }
-
-    /// <summary>The broker's handlers, except that the first one made throws when it is disposed.</summary>
-    private sealed class FirstDisposeThrows(IAmqpChannelHandlerFactory inner) : IAmqpChannelHandlerFactory
-    {
-        private int _made;
-
-        public IAmqpChannelHandler Create(AmqpChannelContext context) =>
-            new Handler(inner.Create(context), Interlocked.Increment(ref _made) == 1);
-
-        public ValueTask ConnectionClosedAsync(long connectionId) => inner.ConnectionClosedAsync(connectionId);
-
-        private sealed class Handler(IAmqpChannelHandler inner, bool throwOnDispose) : IAmqpChannelHandler
-        {
-            public ValueTask<ChannelVerdict> HandleMethodAsync(AmqpMethodId method, ReadOnlyMemory<byte> arguments, CancellationToken cancellationToken) =>
-                inner.HandleMethodAsync(method, arguments, cancellationToken);
-
-            public ValueTask<ChannelVerdict> HandleContentHeaderAsync(ContentHeader header, CancellationToken cancellationToken) =>
-                inner.HandleContentHeaderAsync(header, cancellationToken);
-
-            public ValueTask<ChannelVerdict> HandleContentBodyAsync(ReadOnlySequence<byte> body, bool isLast, CancellationToken cancellationToken) =>
-                inner.HandleContentBodyAsync(body, isLast, cancellationToken);
-
-            public async ValueTask DisposeAsync()
-            {
-                await inner.DisposeAsync().ConfigureAwait(false);
-                if (throwOnDispose)
-                {
-                    throw new InvalidOperationException("handler dispose fault");
                 }
             }
         }

@@ -16,12 +16,22 @@ internal sealed class FaultingChannelHandlers(IAmqpChannelHandlerFactory inner) 
 
     private readonly Lock _gate = new();
     private AmqpMethodId? _armed;
+    private bool _disposeArmed;
 
     public void Arm(AmqpMethodId method)
     {
         lock (_gate)
         {
             _armed = method;
+        }
+    }
+
+    /// <summary>The next handler released (by its channel's close or its connection's) throws once it has released its channel.</summary>
+    public void ArmDispose()
+    {
+        lock (_gate)
+        {
+            _disposeArmed = true;
         }
     }
 
@@ -39,6 +49,21 @@ internal sealed class FaultingChannelHandlers(IAmqpChannelHandlerFactory inner) 
             }
 
             _armed = null;
+        }
+
+        throw new InvalidOperationException(FaultMessage);
+    }
+
+    private void FaultDisposeIfArmed()
+    {
+        lock (_gate)
+        {
+            if (!_disposeArmed)
+            {
+                return;
+            }
+
+            _disposeArmed = false;
         }
 
         throw new InvalidOperationException(FaultMessage);
@@ -69,6 +94,10 @@ internal sealed class FaultingChannelHandlers(IAmqpChannelHandlerFactory inner) 
             return inner.HandleContentBodyAsync(body, isLast, cancellationToken);
         }
 
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        public async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            faults.FaultDisposeIfArmed();
+        }
     }
 }
