@@ -39,6 +39,17 @@ public sealed record StoreOptions
     /// </summary>
     internal int PrepareAheadBytes { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// How long records nobody waits for (a consumer's acks, see <see cref="MessageStore.AckUnobserved"/>) wait for
+    /// company before the writer takes them on their own; any append somebody waits for takes them at once. A crash
+    /// loses at most this much of them, which costs redeliveries, never a message. <see cref="TimeSpan.Zero"/> writes
+    /// each at once.
+    /// </summary>
+    public TimeSpan UnobservedLinger { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Unobserved bytes pending that end the linger early: the batch is worth a write of its own.</summary>
+    internal int UnobservedLingerBytes { get; init; } = 64 * 1024;
+
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;
 

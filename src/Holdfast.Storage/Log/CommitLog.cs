@@ -103,6 +103,7 @@ internal sealed class CommitLog : IDisposable
     private long _preparedEnd;
     private long _overlappedFsyncCount;
     private int _activeSyncWaiters;
+    private readonly long _unobservedLingerTicks;
     private int _lastSyncCohort;
     private long _lastSyncTicks;
 
@@ -119,6 +120,7 @@ internal sealed class CommitLog : IDisposable
         _writeSegment = segments.Last;
         _currentSegmentBase = _writeSegment?.BasePosition ?? endPosition;
         _preparedEnd = _writeSegment?.File.Length ?? 0;
+        _unobservedLingerTicks = (long)Math.Clamp(options.UnobservedLinger.TotalSeconds * Stopwatch.Frequency, 0, long.MaxValue / 4);
         _writer = new Thread(RunWriter) { IsBackground = true, Name = "holdfast-log-writer" };
         _syncer = new Thread(RunSyncer) { IsBackground = true, Name = "holdfast-log-syncer" };
         _checkpointer = new Thread(RunCheckpointer) { IsBackground = true, Name = "holdfast-checkpointer" };
@@ -182,6 +184,7 @@ internal sealed class CommitLog : IDisposable
         SealOpenRecord(type, flags);
         var waiter = AppendWaiter.Rent(_reservedEnd, policy.Kind == FlushKind.Sync);
         _active.Waiters.Add(waiter);
+        _active.Observed = true;
         switch (policy.Kind)
         {
             case FlushKind.Sync:
@@ -207,11 +210,25 @@ internal sealed class CommitLog : IDisposable
     /// Seals a record that nobody waits for: it goes out with the next batch and is applied like any
     /// other, with no waiter to complete (and so no continuation to run) once it is written. For
     /// records whose loss in a crash costs nothing but a redelivery (a consumer's acks).
+    /// <para>
+    /// A batch of such records alone lingers for <see cref="StoreOptions.UnobservedLinger"/> (or until it holds
+    /// <see cref="StoreOptions.UnobservedLingerBytes"/>) before the writer takes it, so that a consumer acking one
+    /// message at a time costs one write and one writer wake-up per linger, not one per ack. Any
+    /// observed record ends the linger at once and carries these with it.
+    /// </para>
     /// </summary>
     public void CommitUnobserved(RecordType type, RecordFlags flags)
     {
+        var first = _active.LingerUntil == long.MaxValue;
         SealOpenRecord(type, flags);
-        if (_writerIdle)
+        if (first)
+        {
+            _active.LingerUntil = Stopwatch.GetTimestamp() + _unobservedLingerTicks;
+        }
+
+        // The first record wakes the writer so that it waits with the linger's timeout; later ones
+        // only when the batch has grown past the cap.
+        if (_writerIdle && (first || _reservedEnd - _active.StartPosition >= _options.UnobservedLingerBytes))
         {
             Monitor.Pulse(_gate);
         }
@@ -313,10 +330,10 @@ internal sealed class CommitLog : IDisposable
             bool stopping;
             lock (_gate)
             {
-                while (_failure is null && _active.IsEmpty && !CheckpointRequestDueLocked() && !_stopping && !IntervalSyncOwed())
+                while (_failure is null && !ActiveDueLocked() && !CheckpointRequestDueLocked() && !_stopping && !IntervalSyncOwed())
                 {
                     _writerIdle = true;
-                    Monitor.Wait(_gate, WaitTimeout());
+                    Monitor.Wait(_gate, WriterWaitTimeoutLocked());
                     _writerIdle = false;
                 }
 
@@ -1147,6 +1164,26 @@ internal sealed class CommitLog : IDisposable
 
     private bool IntervalSyncOwed() =>
         _unsyncedBytes > 0 && (_unsyncedBytes >= _intervalBytes || _options.TimeProvider.GetTimestamp() >= _syncDeadline);
+
+    /// <summary>True when the pending batch should be written now: it holds a record somebody waits for, or its unobserved records have lingered long enough.</summary>
+    private bool ActiveDueLocked() =>
+        !_active.IsEmpty &&
+        (_active.Observed || _reservedEnd - _active.StartPosition >= _options.UnobservedLingerBytes || Stopwatch.GetTimestamp() >= _active.LingerUntil);
+
+    /// <summary>The idle writer's wait: until the interval fsync is owed or the lingering batch is due, whichever is first.</summary>
+    private int WriterWaitTimeoutLocked()
+    {
+        var interval = WaitTimeout();
+        if (_active.IsEmpty || _active.Observed)
+        {
+            return interval;
+        }
+
+        var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _active.LingerUntil);
+        // Re-evaluated at least once a minute, like any idle wait with a deadline.
+        var linger = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, 60_000);
+        return interval == Timeout.Infinite ? linger : Math.Min(interval, linger);
+    }
 
     private int WaitTimeout()
     {

@@ -17,6 +17,12 @@ internal sealed class PendingBatch
 
     public bool NeedsSync { get; set; }
 
+    /// <summary>True once a record somebody waits for is in the batch: the writer takes it at once.</summary>
+    public bool Observed { get; set; }
+
+    /// <summary>For a batch of unobserved records only: the <see cref="System.Diagnostics.Stopwatch"/> moment the writer takes it anyway.</summary>
+    public long LingerUntil { get; set; } = long.MaxValue;
+
     /// <summary>Set when an interval-policy record is in the batch: the earliest moment its fsync is owed.</summary>
     public long IntervalDeadlineTimestamp { get; set; } = long.MaxValue;
 
@@ -53,6 +59,8 @@ internal sealed class PendingBatch
         Chunks.Clear();
         Waiters.Clear();
         NeedsSync = false;
+        Observed = false;
+        LingerUntil = long.MaxValue;
         IntervalDeadlineTimestamp = long.MaxValue;
         IntervalBytes = long.MaxValue;
     }
