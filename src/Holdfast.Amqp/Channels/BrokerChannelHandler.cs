@@ -33,6 +33,9 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
     private string _publishExchange = string.Empty;
     private string _publishRoutingKey = string.Empty;
     private bool _publishMandatory;
+
+    // Set by basic.ack, cleared by AcksHandled: the deliveries the acks made room for are still to be offered.
+    private bool _dispatchOwed;
     private MessageProperties _publishProperties = MessageProperties.Empty;
     private byte[] _publishBody = [];
     private int _publishReceived;
@@ -102,6 +105,15 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
         body.CopyTo(_publishBody.AsSpan(_publishReceived));
         _publishReceived += (int)body.Length;
         return ValueTask.FromResult(isLast ? Publish() : ChannelVerdict.Continue);
+    }
+
+    public void AcksHandled()
+    {
+        if (_dispatchOwed)
+        {
+            _dispatchOwed = false;
+            _channel.ResumeDeliveries();
+        }
     }
 
     public ValueTask DisposeAsync()
@@ -179,7 +191,8 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                         break;
                     }
 
-                    _channel.Ack(ack.DeliveryTag, ack.Multiple);
+                    _channel.Ack(ack.DeliveryTag, ack.Multiple, dispatch: false);
+                    _dispatchOwed = true;
                     return ChannelVerdict.Continue;
                 }
 

@@ -24,4 +24,13 @@ public interface IAmqpChannelHandler : IAsyncDisposable
 
     /// <param name="isLast">True for the frame that completes the body.</param>
     ValueTask<ChannelVerdict> HandleContentBodyAsync(ReadOnlySequence<byte> body, bool isLast, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The end of a run of basic.ack frames this handler accepted: the connection calls it before it handles a frame
+    /// of any other kind and before it waits for more input. Work an ack frees (deliveries into the prefetch window
+    /// it opened) may wait for it, so that a consumer's acks read together cost one round of deliveries, not one each.
+    /// </summary>
+    void AcksHandled()
+    {
+    }
 }

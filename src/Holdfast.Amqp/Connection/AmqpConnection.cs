@@ -183,6 +183,9 @@ public sealed class AmqpConnection
         await _transport.Input.CompleteAsync().ConfigureAwait(false);
     }
 
+    // Channels that accepted a basic.ack since the last frame of another kind (read loop only); see IAmqpChannelHandler.AcksHandled.
+    private readonly List<AmqpChannel> _ackRun = [];
+
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
@@ -224,9 +227,15 @@ public sealed class AmqpConnection
                     break;
                 }
 
+                if (_ackRun.Count > 0 && !IsBasicAck(frame))
+                {
+                    await EndAckRunAsync().ConfigureAwait(false);
+                }
+
                 await HandleFrameAsync(frame).ConfigureAwait(false);
             }
 
+            await EndAckRunAsync().ConfigureAwait(false);
             input.AdvanceTo(buffer.Start, result.Buffer.End);
             if (_outbox.Overflowed)
             {
@@ -786,7 +795,48 @@ public sealed class AmqpConnection
             channel.ExpectContent(id);
         }
 
+        if (verdict.Kind == ChannelVerdictKind.Continue && id == AmqpMethodId.BasicAck && !_ackRun.Contains(channel))
+        {
+            _ackRun.Add(channel);
+        }
+
         await ApplyAsync(channel, verdict).ConfigureAwait(false);
+    }
+
+    private static bool IsBasicAck(in AmqpFrame frame)
+    {
+        if (frame.Type != FrameType.Method || frame.Channel == 0 || frame.Payload.Length < 4)
+        {
+            return false;
+        }
+
+        Span<byte> id = stackalloc byte[4];
+        frame.Payload.Slice(0, 4).CopyTo(id);
+        return id[0] == 0 && id[1] == 60 && id[2] == 0 && id[3] == 80;
+    }
+
+    /// <summary>Tells each channel that took acks in the run just ended (and is still open) that the run is over.</summary>
+    private async ValueTask EndAckRunAsync()
+    {
+        for (var i = 0; i < _ackRun.Count; i++)
+        {
+            var channel = _ackRun[i];
+            if (_state != ConnectionState.Open || channel.State != ChannelState.Open || channel.HandlerDisposed)
+            {
+                continue;
+            }
+
+            try
+            {
+                channel.Handler.AcksHandled();
+            }
+            catch (Exception ex) when (IsHandlerFault(ex))
+            {
+                await ApplyAsync(channel, HandlerFaulted(channel, AmqpMethodId.BasicAck, ex)).ConfigureAwait(false);
+            }
+        }
+
+        _ackRun.Clear();
     }
 
     /// <summary>

@@ -875,34 +875,46 @@ public sealed class MessageQueue
     /// <summary>One ack record per index the entries live in (the durable one and the page one).</summary>
     private void StoreAck(List<QueuedMessage> entries)
     {
-        List<long>? durable = null;
-        List<long>? paged = null;
+        // A consumer acking one message at a time comes here once per message: no list per call.
+        var seqs = System.Buffers.ArrayPool<long>.Shared.Rent(entries.Count);
+        try
+        {
+            var durable = CollectStored(entries, Stored, seqs);
+            if (durable > 0)
+            {
+                _store.AckUnobserved(Stored!, seqs.AsSpan(0, durable));
+            }
+
+            var paged = CollectStored(entries, PageIndex, seqs);
+            if (paged > 0)
+            {
+                _store.AckUnobserved(PageIndex!, seqs.AsSpan(0, paged));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<long>.Shared.Return(seqs);
+        }
+    }
+
+    /// <summary>Writes the store sequence numbers of the entries kept in <paramref name="index"/> to <paramref name="into"/>; returns how many.</summary>
+    private static int CollectStored(List<QueuedMessage> entries, StoredQueue? index, long[] into)
+    {
+        var count = 0;
+        if (index is null)
+        {
+            return 0;
+        }
+
         foreach (var entry in entries)
         {
-            if (!entry.IsStored)
+            if (entry.IsStored && entry.Index == index)
             {
-                continue;
-            }
-
-            if (entry.Index == Stored)
-            {
-                (durable ??= []).Add(entry.StoreSeq);
-            }
-            else if (entry.Index == PageIndex)
-            {
-                (paged ??= []).Add(entry.StoreSeq);
+                into[count++] = entry.StoreSeq;
             }
         }
 
-        if (durable is not null)
-        {
-            _store.AckUnobserved(Stored!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(durable));
-        }
-
-        if (paged is not null)
-        {
-            _store.AckUnobserved(PageIndex!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paged));
-        }
+        return count;
     }
 
     /// <summary>Takes the next ready message that has not expired, loading its body; expired ones on the way are dead-lettered or dropped.</summary>

@@ -571,7 +571,11 @@ public sealed class BrokerChannel
         return queue.Get(this, noAck, send);
     }
 
-    public void Ack(ulong deliveryTag, bool multiple) => Settle(deliveryTag, multiple, Settlement.Ack);
+    /// <param name="dispatch">
+    /// False leaves offering the queues' messages to the room the ack made to a later <see cref="ResumeDeliveries"/>,
+    /// which the caller owes: a door that reads several acks at once dispatches once for all of them.
+    /// </param>
+    public void Ack(ulong deliveryTag, bool multiple, bool dispatch = true) => Settle(deliveryTag, multiple, Settlement.Ack, dispatch);
 
     public void Reject(ulong deliveryTag, bool multiple, bool requeue) => Settle(deliveryTag, multiple, requeue ? Settlement.Retry : Settlement.Discard);
 
@@ -890,7 +894,7 @@ public sealed class BrokerChannel
         return all;
     }
 
-    private void Settle(ulong deliveryTag, bool multiple, Settlement settlement)
+    private void Settle(ulong deliveryTag, bool multiple, Settlement settlement, bool dispatch = true)
     {
         var taken = new List<Unacked>();
         lock (_gate)
@@ -925,7 +929,10 @@ public sealed class BrokerChannel
         }
 
         Settle(taken, settlement);
-        DispatchConsumedQueues();
+        if (dispatch)
+        {
+            DispatchConsumedQueues();
+        }
     }
 
     private void Take(LinkedListNode<Unacked> node, List<Unacked> into)
@@ -1004,20 +1011,32 @@ public sealed class BrokerChannel
 
     private void DispatchConsumedQueues()
     {
-        List<MessageQueue> queues;
+        // Called after every ack: the usual single queue costs no allocation.
+        MessageQueue? first = null;
+        List<MessageQueue>? more = null;
         lock (_gate)
         {
-            if (_consumers.Count == 0)
+            foreach (var consumer in _consumers.Values)
             {
-                return;
+                var queue = consumer.Queue;
+                if (first is null)
+                {
+                    first = queue;
+                }
+                else if (queue != first && (more is null || !more.Contains(queue)))
+                {
+                    (more ??= []).Add(queue);
+                }
             }
-
-            queues = [.. _consumers.Values.Select(c => c.Queue).Distinct()];
         }
 
-        foreach (var queue in queues)
+        first?.Dispatch();
+        if (more is not null)
         {
-            queue.Dispatch();
+            foreach (var queue in more)
+            {
+                queue.Dispatch();
+            }
         }
     }
 

@@ -1,8 +1,4 @@
-using Holdfast.Broker.Alarms;
 using Holdfast.Conformance.Tests.Broker;
-using Holdfast.Conformance.Tests.Durability;
-using Holdfast.Storage;
-using Holdfast.Testing;
 using RabbitMQ.Client;
 
 namespace Holdfast.Conformance.Tests.Alarms;
@@ -16,23 +12,13 @@ namespace Holdfast.Conformance.Tests.Alarms;
 /// </summary>
 public sealed class ChannelCloseUnderAlarmTests
 {
-    private const long HighWatermarkBytes = 1L << 30;
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_channel_the_broker_fails_while_its_connection_is_blocked_closes_at_once_and_the_held_publish_waits_for_the_alarm(bool publishOnFailedChannel)
     {
-        using var directory = new TempDirectory("holdfast-alarms");
-        long memoryUsedBytes = 0;
-        await using var broker = await DurableBroker.StartAsync(
-            new StoreOptions { Directory = directory.Path, SegmentSizeBytes = 1 << 20, DefaultFlushPolicy = FlushPolicy.Async },
-            options => options with
-            {
-                Limits = new ResourceLimits { MemoryHighWatermarkBytes = HighWatermarkBytes },
-                MemoryProbe = () => Interlocked.Read(ref memoryUsedBytes),
-                DiskFreeProbe = () => long.MaxValue,
-            });
+        await using var alarmed = await MemoryAlarmBroker.StartAsync();
+        var broker = alarmed.Broker;
 
         // Another connection publishes a message whose header only a large frame-max can carry, and holds it unacked.
         await using var other = await broker.Factory().CreateConnectionAsync();
@@ -50,19 +36,13 @@ public sealed class ChannelCloseUnderAlarmTests
         await consuming.BasicConsumeAsync(queue, autoAck: false, consumer);
         await using var otherChannel = await small.CreateConfirmingChannelAsync();
         var publishing = publishOnFailedChannel ? consuming : otherChannel;
-        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        small.ConnectionBlockedAsync += (_, _) =>
-        {
-            blocked.TrySetResult();
-            return Task.CompletedTask;
-        };
+        var blocked = MemoryAlarmBroker.NextBlockedAsync(small);
 
-        Interlocked.Exchange(ref memoryUsedBytes, HighWatermarkBytes + 1);
-        broker.Server.Alarms!.Check();
+        alarmed.Raise();
         var during = publishing.BasicPublishAsync("", queue, mandatory: false, new BasicProperties(), "during"u8.ToArray()).AsTask();
 
         // connection.blocked is sent as the read loop starts waiting out the alarm instead of taking the publish.
-        await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await blocked.WaitAsync(TimeSpan.FromSeconds(10));
 
         // The message comes back; the queue offers it to the small connection's consumer, which cannot be sent its header.
         await holder.BasicRejectAsync(held.DeliveryTag, requeue: true);
@@ -71,7 +51,7 @@ public sealed class ChannelCloseUnderAlarmTests
         Assert.Equal(0, consumer.Received);
 
         // Still blocked: the publish has not gone through, and only the requeued message is in the queue.
-        Assert.True(broker.Server.Alarms.IsAlarmed);
+        Assert.True(broker.Server.Alarms!.IsAlarmed);
         Assert.Equal(1u, await other.ReadyCountAsync(queue));
         if (publishOnFailedChannel)
         {
@@ -83,8 +63,7 @@ public sealed class ChannelCloseUnderAlarmTests
             Assert.False(during.IsCompleted, "a publish was confirmed while the memory alarm was raised");
         }
 
-        Interlocked.Exchange(ref memoryUsedBytes, 0);
-        broker.Server.Alarms.Check();
+        alarmed.Clear();
         if (!publishOnFailedChannel)
         {
             await during.WaitAsync(TimeSpan.FromSeconds(10));

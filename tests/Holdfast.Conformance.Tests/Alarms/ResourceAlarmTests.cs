@@ -1,4 +1,3 @@
-using Holdfast.Broker.Alarms;
 using Holdfast.Conformance.Tests.Durability;
 using Holdfast.Storage;
 using Holdfast.Testing;
@@ -51,20 +50,8 @@ public sealed class ResourceAlarmTests
     [Fact]
     public async Task A_memory_alarm_blocks_publishers_holds_their_messages_and_everything_they_sent_arrives_after_it_clears()
     {
-        using var directory = new TempDirectory("holdfast-alarms");
-        const long highWatermarkBytes = 1L << 30;
-        long memoryUsedBytes = 0;
-        await using var broker = await DurableBroker.StartAsync(
-            new StoreOptions { Directory = directory.Path, SegmentSizeBytes = 1 << 20, DefaultFlushPolicy = FlushPolicy.Async },
-            options => options with
-            {
-                Limits = new ResourceLimits { MemoryHighWatermarkBytes = highWatermarkBytes },
-                MemoryProbe = () => Interlocked.Read(ref memoryUsedBytes),
-
-                // The real disk may be nearly full on a build machine; only the memory alarm is under test.
-                DiskFreeProbe = () => long.MaxValue,
-            });
-
+        await using var alarmed = await MemoryAlarmBroker.StartAsync();
+        var broker = alarmed.Broker;
         await using var connection = await broker.Factory().CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         await channel.QueueDeclareAsync("held-in-memory", durable: true, exclusive: false, autoDelete: false);
@@ -74,14 +61,12 @@ public sealed class ResourceAlarmTests
         await using var observer = await broker.Factory().CreateConnectionAsync();
         await using var looking = await observer.CreateChannelAsync();
 
-        var blocked = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var blocked = MemoryAlarmBroker.NextBlockedAsync(connection);
         var unblocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.ConnectionBlockedAsync += (_, e) => { blocked.TrySetResult(e.Reason); return Task.CompletedTask; };
         connection.ConnectionUnblockedAsync += (_, _) => { unblocked.TrySetResult(); return Task.CompletedTask; };
 
-        Interlocked.Exchange(ref memoryUsedBytes, highWatermarkBytes + 1);
-        broker.Server.Alarms!.Check();
-        Assert.Equal("low on memory", await blocked.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        alarmed.Raise();
+        Assert.Equal("low on memory", await blocked.WaitAsync(TimeSpan.FromSeconds(10)));
 
         var during = new List<Task>();
         for (int i = 0; i < 3; i++)
@@ -93,8 +78,7 @@ public sealed class ResourceAlarmTests
         Assert.False(during.Any(p => p.IsCompleted), "a publish was confirmed while the memory alarm was raised");
         Assert.Equal(1u, (await looking.QueueDeclarePassiveAsync("held-in-memory")).MessageCount);
 
-        Interlocked.Exchange(ref memoryUsedBytes, highWatermarkBytes / 2);
-        broker.Server.Alarms.Check();
+        alarmed.Clear();
         await unblocked.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await Task.WhenAll(during).WaitAsync(TimeSpan.FromSeconds(10));
 
