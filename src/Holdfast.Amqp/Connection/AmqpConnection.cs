@@ -131,8 +131,10 @@ public sealed class AmqpConnection
         {
             _closeReason = _abortReason ?? $"handshake not completed within {Options.HandshakeTimeout.TotalSeconds:0.#} s";
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
+            // Not InvalidOperationException: a transport that fails says so with these, and a misused pipe or
+            // collection in this connection's own code is a bug, reported as one below.
             _closeReason = "transport failed: " + ex.Message;
         }
 #pragma warning disable CA1031 // A bug in one connection must cost that connection, not the process.

@@ -69,6 +69,29 @@ public sealed class PipeConnectionTests
         Assert.Equal([(0, AmqpMethodId.ConnectionStart), (0, AmqpMethodId.ConnectionClose)], replies);
     }
 
+    [Fact]
+    public async Task An_InvalidOperationException_from_the_connections_own_code_is_reported_as_a_fault_not_a_transport_failure()
+    {
+        // InvalidOperationException is what a misused pipe or collection throws: a bug in the broker, which the log
+        // must show as one (with its stack), not as the network failing.
+        var toServer = new Pipe();
+        var toClient = new Pipe();
+        var observer = new RecordingObserver();
+        var server = new AmqpServer(new AmqpServerOptions(), new ThrowingAuthenticator(), observer: observer);
+        var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), new IPEndPoint(IPAddress.Loopback, 1234), CancellationToken.None);
+
+        var client = new ArrayBufferWriter<byte>();
+        FrameWriter.WriteProtocolHeader(client);
+        FrameWriter.WriteMethod(client, 0, new ConnectionStartOk(FieldTable.Empty, "PLAIN", new LongString(Encoding.UTF8.GetBytes("\0guest\0guest")), "en_US"), 4096);
+        await toServer.Writer.WriteAsync(client.WrittenMemory);
+
+        await run.WaitAsync(Deadline);
+
+        var fault = Assert.Single(observer.Faults);
+        Assert.IsType<InvalidOperationException>(fault);
+        Assert.StartsWith("internal error", Assert.Single(observer.Closes), StringComparison.Ordinal);
+    }
+
     /// <summary>Reads methods until the server completes the pipe, or until <paramref name="until"/> has arrived.</summary>
     private static async Task<List<(int Channel, AmqpMethodId Method)>> ReadMethodsAsync(PipeReader reader, AmqpMethodId? until = null)
     {
@@ -107,5 +130,42 @@ public sealed class PipeConnectionTests
         public PipeReader Input { get; } = input;
 
         public PipeWriter Output { get; } = output;
+    }
+
+    private sealed class ThrowingAuthenticator : IAmqpAuthenticator
+    {
+        public ValueTask<AuthenticationResult> AuthenticateAsync(AmqpCredentials credentials, EndPoint? remoteEndPoint, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("a bug in the authenticator");
+
+        public bool CanOpenVirtualHost(string user, string virtualHost, out string refusal)
+        {
+            refusal = string.Empty;
+            return true;
+        }
+    }
+
+    private sealed class RecordingObserver : IAmqpConnectionObserver
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<Exception> Faults { get; } = new();
+
+        public System.Collections.Concurrent.ConcurrentQueue<string> Closes { get; } = new();
+
+        public void Opened(AmqpConnection connection)
+        {
+        }
+
+        public void AuthenticationFailed(AmqpConnection connection, AmqpCredentials? credentials, string reason)
+        {
+        }
+
+        public void ProtocolError(AmqpConnection connection, ushort channel, AmqpError protocolError)
+        {
+        }
+
+        public void Closed(AmqpConnection connection, string reason) => Closes.Enqueue(reason);
+
+        public void Faulted(AmqpConnection connection, Exception exception) => Faults.Enqueue(exception);
+
+        public void ChannelFaulted(AmqpConnection connection, ushort channel, Exception exception) => Faults.Enqueue(exception);
     }
 }
