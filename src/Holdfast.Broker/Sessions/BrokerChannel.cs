@@ -361,7 +361,21 @@ public sealed class BrokerChannel
                 continue;
             }
 
-            var write = _vhost.Publish(message, _scratch, out var routed, out _);
+            ValueTask write;
+            bool routed;
+            try
+            {
+                write = _vhost.Publish(message, _scratch, out routed, out _);
+            }
+            catch (BrokerException ex) when (ex.Kind == BrokerErrorKind.NotFound)
+            {
+                // Its exchange was there at basic.publish (checked then) and has been deleted since. The commit routes,
+                // so the message has no route, as if the exchange had lost its bindings: returned when mandatory, else
+                // dropped. Failing here would leave the commit half done, and the client would publish it all again.
+                write = ValueTask.CompletedTask;
+                routed = false;
+            }
+
             if (!routed && mandatory)
             {
                 ReturnInCommit(message, ref unreturned);

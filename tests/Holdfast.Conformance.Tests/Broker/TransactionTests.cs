@@ -145,6 +145,39 @@ public sealed class TransactionTests
     }
 
     [Fact]
+    public async Task An_exchange_deleted_between_publish_and_commit_leaves_its_message_unroutable_and_the_commit_whole()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var admin = await connection.CreateChannelAsync();
+        var queue = await admin.DeclareQueueAsync();
+        var exchange = BrokerKit.Unique("goes-away");
+        await admin.ExchangeDeclareAsync(exchange, ExchangeType.Direct);
+        await admin.QueueBindAsync(queue, exchange, "key");
+
+        await using var channel = await connection.CreateChannelAsync();
+        var returned = new TaskCompletionSource<ushort>(TaskCreationOptions.RunContinuationsAsynchronously);
+        channel.BasicReturnAsync += (_, args) =>
+        {
+            returned.TrySetResult(args.ReplyCode);
+            return Task.CompletedTask;
+        };
+        await channel.TxSelectAsync();
+        await channel.PublishAsync("", queue, "before");
+        await channel.PublishAsync(exchange, "key", "through-the-exchange", mandatory: true);
+        await channel.PublishAsync("", queue, "after");
+
+        await admin.ExchangeDeleteAsync(exchange);
+
+        // Holdfast routes at commit (RabbitMQ routes at publish and would still deliver the middle message to the
+        // queue): the exchange is gone, so that message comes back. The others are committed, and nothing twice.
+        await channel.TxCommitAsync();
+        Assert.Equal(312, await returned.Task.WaitAsync(BrokerKit.Wait));
+        Assert.True(channel.IsOpen);
+        Assert.Equal(["before", "after"], await admin.DrainAsync(queue));
+    }
+
+    [Fact]
     public async Task Commit_without_select_is_406()
     {
         await using var broker = await InProcessBroker.StartAsync();
