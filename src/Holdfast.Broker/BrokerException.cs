@@ -27,4 +27,6 @@ public sealed class BrokerException : Exception
     internal static BrokerException NoQueue(string vhost, string name) => new(BrokerErrorKind.NotFound, $"no queue '{name}' in vhost '{vhost}'");
 
     internal static BrokerException NoExchange(string vhost, string name) => new(BrokerErrorKind.NotFound, $"no exchange '{name}' in vhost '{vhost}'");
+
+    internal static BrokerException InternalExchange(string vhost, string name) => new(BrokerErrorKind.AccessRefused, $"cannot publish to internal exchange '{name}' in vhost '{vhost}'");
 }

@@ -368,7 +368,7 @@ public sealed class VirtualHost : IDisposable, IQueueHost
 
             if (exchange.Internal)
             {
-                throw new BrokerException(BrokerErrorKind.AccessRefused, $"cannot publish to internal exchange '{message.Exchange}' in vhost '{Name}'");
+                throw BrokerException.InternalExchange(Name, message.Exchange);
             }
 
             if (allowDelay && DelayedMessageScheduler.DelayOf(message) is { } delay)

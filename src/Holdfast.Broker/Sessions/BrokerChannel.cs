@@ -206,10 +206,14 @@ public sealed class BrokerChannel
         message = WithReplyName(message);
         if (_transaction is not null)
         {
-            // Routing errors (no such exchange) surface now, as RabbitMQ reports them at publish, not at commit.
-            if (message.Exchange.Length > 0 && _vhost.FindExchange(message.Exchange) is null)
+            // Routing errors (no such exchange, an internal one) surface now, as RabbitMQ reports them at publish, not at commit.
+            if (message.Exchange.Length > 0)
             {
-                throw BrokerException.NoExchange(_vhost.Name, message.Exchange);
+                var exchange = _vhost.FindExchange(message.Exchange) ?? throw BrokerException.NoExchange(_vhost.Name, message.Exchange);
+                if (exchange.Internal)
+                {
+                    throw BrokerException.InternalExchange(_vhost.Name, message.Exchange);
+                }
             }
 
             _transaction.Publishes.Add((message, mandatory));

@@ -169,12 +169,39 @@ public sealed class TransactionTests
 
         await admin.ExchangeDeleteAsync(exchange);
 
-        // Holdfast routes at commit (RabbitMQ routes at publish and would still deliver the middle message to the
-        // queue): the exchange is gone, so that message comes back. The others are committed, and nothing twice.
         await channel.TxCommitAsync();
+        if (BrokerKit.IsRabbitMq(connection))
+        {
+            // The reference routed each message at its basic.publish: the middle one reaches the queue all the same.
+            Assert.Equal(["before", "through-the-exchange", "after"], await admin.DrainAsync(queue));
+            return;
+        }
+
+        // Holdfast routes at commit: the exchange is gone, so that message comes back. The others are committed, and
+        // nothing twice.
         Assert.Equal(312, await returned.Task.WaitAsync(BrokerKit.Wait));
         Assert.True(channel.IsOpen);
         Assert.Equal(["before", "after"], await admin.DrainAsync(queue));
+    }
+
+    [Fact]
+    public async Task Publishing_to_an_internal_exchange_in_a_transaction_is_403_at_the_publish_not_half_way_through_the_commit()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        var inner = BrokerKit.Unique("x-internal");
+        await RawChannel.DeclareInternalExchangeAsync(broker, inner, ExchangeType.Fanout);
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var admin = await connection.CreateChannelAsync();
+        var queue = await admin.DeclareQueueAsync();
+
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.TxSelectAsync();
+        await channel.PublishAsync("", queue, "before");
+        await channel.PublishAsync(inner, "", "to-internal");
+
+        // As RabbitMQ: refused at basic.publish, so the transaction never commits and nothing of it is published.
+        await channel.ClosedByServerAsync(403, $"ACCESS_REFUSED - cannot publish to internal exchange '{inner}' in vhost '/'");
+        Assert.Empty(await admin.DrainAsync(queue));
     }
 
     [Fact]
