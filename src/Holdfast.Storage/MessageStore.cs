@@ -495,8 +495,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     }
 
     /// <summary>
-    /// Acks without reporting back: the record is written with the next batch, as with
-    /// <see cref="FlushPolicy.Async"/>, but nothing waits for it, so it costs no task and no
+    /// Acks without reporting back: the record is written with the next batch somebody waits for, or
+    /// on its own once it has lingered <see cref="StoreOptions.UnobservedLinger"/>, as with
+    /// <see cref="FlushPolicy.Async"/> after that; nothing waits for it, so it costs no task and no
     /// continuation. A crash may lose it (the message is then delivered again); a store that has
     /// failed drops it (the failure is reported through <see cref="Failure"/>).
     /// </summary>

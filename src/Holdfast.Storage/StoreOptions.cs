@@ -41,8 +41,9 @@ public sealed record StoreOptions
 
     /// <summary>
     /// How long records nobody waits for (a consumer's acks, see <see cref="MessageStore.AckUnobserved"/>) wait for
-    /// company before the writer takes them on their own; any append somebody waits for takes them at once. A crash
-    /// loses at most this much of them, which costs redeliveries, never a message. <see cref="TimeSpan.Zero"/> writes
+    /// company before the writer takes them on their own; any append somebody waits for takes them at once. A process
+    /// crash loses those not yet written (about this much, more when the writer is busy), which costs redeliveries,
+    /// never a message. <see cref="TimeSpan.Zero"/> writes
     /// each at once.
     /// </summary>
     public TimeSpan UnobservedLinger { get; init; } = TimeSpan.FromMilliseconds(2);

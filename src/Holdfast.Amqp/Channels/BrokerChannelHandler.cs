@@ -191,8 +191,7 @@ internal sealed class BrokerChannelHandler : IAmqpChannelHandler, IChannelEvents
                         break;
                     }
 
-                    _channel.Ack(ack.DeliveryTag, ack.Multiple, dispatch: false);
-                    _dispatchOwed = true;
+                    _dispatchOwed |= _channel.Ack(ack.DeliveryTag, ack.Multiple, dispatch: false);
                     return ChannelVerdict.Continue;
                 }
 

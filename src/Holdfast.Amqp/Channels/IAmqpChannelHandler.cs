@@ -29,8 +29,7 @@ public interface IAmqpChannelHandler : IAsyncDisposable
     /// The end of a run of basic.ack frames this handler accepted: the connection calls it before it handles a frame
     /// of any other kind and before it waits for more input. Work an ack frees (deliveries into the prefetch window
     /// it opened) may wait for it, so that a consumer's acks read together cost one round of deliveries, not one each.
+    /// No default body: a handler that wraps another must pass this on, or the deliveries its acks owe never go out.
     /// </summary>
-    void AcksHandled()
-    {
-    }
+    void AcksHandled();
 }

@@ -28,5 +28,9 @@ public sealed class NotImplementedChannelHandler : IAmqpChannelHandler, IAmqpCha
     public ValueTask<ChannelVerdict> HandleContentBodyAsync(ReadOnlySequence<byte> body, bool isLast, CancellationToken cancellationToken) =>
         ValueTask.FromResult(ChannelVerdict.Continue);
 
+    public void AcksHandled()
+    {
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

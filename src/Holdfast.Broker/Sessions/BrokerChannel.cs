@@ -371,11 +371,12 @@ public sealed class BrokerChannel
             {
                 write = _vhost.Publish(message, _scratch, out routed, out _);
             }
-            catch (BrokerException ex) when (ex.Kind == BrokerErrorKind.NotFound)
+            catch (BrokerException ex) when (ex.Kind is BrokerErrorKind.NotFound or BrokerErrorKind.AccessRefused)
             {
-                // Its exchange was there at basic.publish (checked then) and has been deleted since. The commit routes,
-                // so the message has no route, as if the exchange had lost its bindings: returned when mandatory, else
-                // dropped. Failing here would leave the commit half done, and the client would publish it all again.
+                // Its exchange was there at basic.publish (checked then, and not internal) and has been deleted (or
+                // declared again as internal) since. The commit routes, so the message has no route, as if the exchange
+                // had lost its bindings: returned when mandatory, else dropped. Failing here would leave the commit half
+                // done, and the client would publish it all again.
                 write = ValueTask.CompletedTask;
                 routed = false;
             }
@@ -397,6 +398,12 @@ public sealed class BrokerChannel
         foreach (var (deliveries, settlement) in settlements)
         {
             Settle(deliveries, settlement);
+        }
+
+        if (settlements.Count > 0)
+        {
+            // The settled deliveries made room in the prefetch windows only now, as RabbitMQ frees it at commit.
+            DispatchConsumedQueues();
         }
 
         try
@@ -593,9 +600,10 @@ public sealed class BrokerChannel
     /// False leaves offering the queues' messages to the room the ack made to a later <see cref="ResumeDeliveries"/>,
     /// which the caller owes: a door that reads several acks at once dispatches once for all of them.
     /// </param>
-    public void Ack(ulong deliveryTag, bool multiple, bool dispatch = true) => Settle(deliveryTag, multiple, Settlement.Ack, dispatch);
+    /// <returns>True when the ack took effect now; false when a transaction holds it until commit, which dispatches then.</returns>
+    public bool Ack(ulong deliveryTag, bool multiple, bool dispatch = true) => Settle(deliveryTag, multiple, Settlement.Ack, dispatch);
 
-    public void Reject(ulong deliveryTag, bool multiple, bool requeue) => Settle(deliveryTag, multiple, requeue ? Settlement.Retry : Settlement.Discard);
+    public void Reject(ulong deliveryTag, bool multiple, bool requeue) => _ = Settle(deliveryTag, multiple, requeue ? Settlement.Retry : Settlement.Discard);
 
     /// <summary>basic.recover: every unacked delivery goes back to its queue, to be delivered again flagged redelivered.</summary>
     public void Recover()
@@ -912,7 +920,7 @@ public sealed class BrokerChannel
         return all;
     }
 
-    private void Settle(ulong deliveryTag, bool multiple, Settlement settlement, bool dispatch = true)
+    private bool Settle(ulong deliveryTag, bool multiple, Settlement settlement, bool dispatch = true)
     {
         var taken = new List<Unacked>();
         lock (_gate)
@@ -942,7 +950,7 @@ public sealed class BrokerChannel
             if (_transaction is not null)
             {
                 _transaction.Settlements.Add((taken, settlement));
-                return;
+                return false;
             }
         }
 
@@ -951,6 +959,8 @@ public sealed class BrokerChannel
         {
             DispatchConsumedQueues();
         }
+
+        return true;
     }
 
     private void Take(LinkedListNode<Unacked> node, List<Unacked> into)

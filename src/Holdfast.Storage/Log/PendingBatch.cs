@@ -20,7 +20,7 @@ internal sealed class PendingBatch
     /// <summary>True once a record somebody waits for is in the batch: the writer takes it at once.</summary>
     public bool Observed { get; set; }
 
-    /// <summary>For a batch of unobserved records only: the <see cref="System.Diagnostics.Stopwatch"/> moment the writer takes it anyway.</summary>
+    /// <summary>Set by the batch's first unobserved record: the <see cref="System.Diagnostics.Stopwatch"/> moment the writer takes it even if nothing observed joins it.</summary>
     public long LingerUntil { get; set; } = long.MaxValue;
 
     /// <summary>Set when an interval-policy record is in the batch: the earliest moment its fsync is owed.</summary>

@@ -5,6 +5,7 @@ using System.Text;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Connection;
 using Holdfast.Amqp.Framing;
+using Holdfast.Amqp.Tests.Support;
 
 namespace Holdfast.Amqp.Tests.Connections;
 
@@ -125,12 +126,6 @@ public sealed class PipeConnectionTests
         buffer = buffer.Slice(input.Position);
     }
 
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 
     private sealed class ThrowingAuthenticator : IAmqpAuthenticator
     {

@@ -6,6 +6,7 @@ using System.Text;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Connection;
 using Holdfast.Amqp.Framing;
+using Holdfast.Amqp.Tests.Support;
 using Holdfast.Broker.Security;
 using Holdfast.Storage;
 
@@ -209,12 +210,5 @@ public sealed class UserDirectoryAuthenticatorTests : IAsyncLifetime
                 return closes;
             }
         }
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

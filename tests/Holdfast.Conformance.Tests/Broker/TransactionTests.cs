@@ -205,6 +205,34 @@ public sealed class TransactionTests
     }
 
     [Fact]
+    public async Task An_ack_in_a_transaction_makes_room_in_the_prefetch_window_at_commit()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var setup = await connection.CreateConfirmingChannelAsync();
+        var queue = await setup.DeclareQueueAsync();
+        await setup.PublishAsync("", queue, "m1");
+        await setup.PublishAsync("", queue, "m2");
+
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 1, global: false);
+        await channel.TxSelectAsync();
+        var consumer = new ProbeConsumer(channel);
+        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+        var first = await consumer.NextAsync();
+        Assert.Equal("m1", first.Text);
+
+        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
+
+        // A synchronous round trip on the same channel: a delivery sent before its reply would have arrived first.
+        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+        Assert.Equal(1, consumer.Received);
+
+        await channel.TxCommitAsync();
+        Assert.Equal("m2", (await consumer.NextAsync()).Text);
+    }
+
+    [Fact]
     public async Task Commit_without_select_is_406()
     {
         await using var broker = await InProcessBroker.StartAsync();

@@ -94,6 +94,8 @@ internal sealed class FaultingChannelHandlers(IAmqpChannelHandlerFactory inner) 
             return inner.HandleContentBodyAsync(body, isLast, cancellationToken);
         }
 
+        public void AcksHandled() => inner.AcksHandled();
+
         public async ValueTask DisposeAsync()
         {
             await inner.DisposeAsync().ConfigureAwait(false);
