@@ -393,8 +393,20 @@ public sealed class BrokerChannel
         }
 
         transaction.Publishes.Clear();
-        var settlements = transaction.Settlements.ToList();
-        transaction.Settlements.Clear();
+        List<(List<Unacked> Deliveries, Settlement Settlement)> settlements;
+        lock (_gate)
+        {
+            settlements = [.. transaction.Settlements];
+            transaction.Settlements.Clear();
+            foreach (var (deliveries, _) in settlements)
+            {
+                foreach (var delivery in deliveries)
+                {
+                    Count(delivery, -1);
+                }
+            }
+        }
+
         foreach (var (deliveries, settlement) in settlements)
         {
             Settle(deliveries, settlement);
@@ -452,7 +464,8 @@ public sealed class BrokerChannel
             {
                 foreach (var delivery in deliveries)
                 {
-                    TrackLocked(delivery);
+                    // Still counted against prefetch (see Settle): back in the list only.
+                    InsertLocked(delivery);
                 }
             }
         }
@@ -638,6 +651,11 @@ public sealed class BrokerChannel
             {
                 foreach (var (deliveries, _) in _transaction.Settlements)
                 {
+                    foreach (var delivery in deliveries)
+                    {
+                        Count(delivery, -1);
+                    }
+
                     unsettled.AddRange(deliveries);
                 }
 
@@ -884,6 +902,12 @@ public sealed class BrokerChannel
 
     private void TrackLocked(Unacked delivery)
     {
+        InsertLocked(delivery);
+        Count(delivery, +1);
+    }
+
+    private void InsertLocked(Unacked delivery)
+    {
         // Tags only grow, except when a rollback puts deliveries back: keep the list in tag order either way.
         var node = _unacked.Last;
         while (node is not null && node.Value.Tag > delivery.Tag)
@@ -892,7 +916,6 @@ public sealed class BrokerChannel
         }
 
         _unackedByTag[delivery.Tag] = node is null ? _unacked.AddFirst(delivery) : _unacked.AddAfter(node, delivery);
-        Count(delivery, +1);
     }
 
     private void Count(Unacked delivery, int sign)
@@ -949,6 +972,13 @@ public sealed class BrokerChannel
 
             if (_transaction is not null)
             {
+                // Held until commit, and counted against the prefetch windows until then: RabbitMQ's limiter hears
+                // of a transaction's acks at commit, and a rollback puts them back where they were.
+                foreach (var delivery in taken)
+                {
+                    Count(delivery, +1);
+                }
+
                 _transaction.Settlements.Add((taken, settlement));
                 return false;
             }

@@ -224,10 +224,45 @@ public sealed class TransactionTests
 
         await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
 
+        // A new message arriving offers the queue's messages to its consumers: the window is still full until commit.
+        await setup.PublishAsync("", queue, "m3");
+
         // A synchronous round trip on the same channel: a delivery sent before its reply would have arrived first.
         await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
         Assert.Equal(1, consumer.Received);
 
+        await channel.TxCommitAsync();
+        Assert.Equal("m2", (await consumer.NextAsync()).Text);
+    }
+
+    [Fact]
+    public async Task A_rolled_back_ack_keeps_the_prefetch_window_full()
+    {
+        await using var broker = await InProcessBroker.StartAsync();
+        await using var connection = await broker.Factory().CreateConnectionAsync();
+        await using var setup = await connection.CreateConfirmingChannelAsync();
+        var queue = await setup.DeclareQueueAsync();
+        await setup.PublishAsync("", queue, "m1");
+        await setup.PublishAsync("", queue, "m2");
+
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 1, global: false);
+        await channel.TxSelectAsync();
+        var consumer = new ProbeConsumer(channel);
+        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+        var first = await consumer.NextAsync();
+
+        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
+        await setup.PublishAsync("", queue, "m3");
+        await channel.TxRollbackAsync();
+
+        // m1 is unacked again and fills the window of one: nothing more came, nor comes, and the queue still holds m2
+        // and m3 (a window opened at the ack would have taken m2 and, after the rollback, held two).
+        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+        Assert.Equal(1, consumer.Received);
+        Assert.Equal(2u, await connection.ReadyCountAsync(queue));
+
+        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
         await channel.TxCommitAsync();
         Assert.Equal("m2", (await consumer.NextAsync()).Text);
     }
