@@ -330,81 +330,35 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// back while the old one stays to be moved again, unmarked, after the restart.
     /// </para>
     /// </summary>
-    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true, MovedFrom? from = null)
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true, MovedFrom? from = null, IReadOnlyList<string>? routedTo = null)
     {
         scratch.SourceAcked = false;
         var topology = _topology;
         var targets = scratch.Targets;
         targets.Clear();
-
-        // Sender-selected distribution: CC and BCC headers add routing keys; BCC is not delivered.
-        var extraKeys = SenderSelectedKeys(message);
-        if (extraKeys is not null && message.Properties.Headers!.TryGetHeader("BCC", out _))
+        if (routedTo is not null)
         {
-            message = message with { Properties = message.Properties with { Headers = message.Properties.Headers.Without("BCC") } };
-        }
-
-        if (message.Exchange.Length == 0)
-        {
-            if (topology.Queues.TryGetValue(message.RoutingKey, out var direct))
+            // Routed earlier (a transaction's publish, delivered at commit): the queues by name, as they are now.
+            foreach (var name in routedTo)
             {
-                targets.Add(direct);
-            }
-
-            foreach (var key in extraKeys ?? NoKeys)
-            {
-                if (topology.Queues.TryGetValue(key, out var named) && !targets.Contains(named))
-                {
-                    targets.Add(named);
-                }
-            }
-        }
-        else
-        {
-            if (!topology.Exchanges.TryGetValue(message.Exchange, out var exchange))
-            {
-                throw BrokerException.NoExchange(Name, message.Exchange);
-            }
-
-            if (exchange.Internal)
-            {
-                throw BrokerException.InternalExchange(Name, message.Exchange);
-            }
-
-            if (allowDelay && DelayedMessageScheduler.DelayOf(message) is { } delay)
-            {
-                // Held until its time; routed then. A mandatory flag cannot be honoured for a route that does not exist yet.
-                routed = true;
-                rejected = false;
-                try
-                {
-                    return _delayed.HoldAsync(message, delay);
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new BrokerException(BrokerErrorKind.PreconditionFailed, ex.Message, ex);
-                }
-            }
-
-            topology.Routes.Route(message.Exchange, message.RoutingKey, message.Properties.Headers, scratch.Route);
-            foreach (var queueName in scratch.Route.Queues)
-            {
-                if (topology.Queues.TryGetValue(queueName, out var queue))
+                if (topology.Queues.TryGetValue(name, out var queue) && !targets.Contains(queue))
                 {
                     targets.Add(queue);
                 }
             }
-
-            foreach (var key in extraKeys ?? NoKeys)
+        }
+        else if (Route(ref message, topology, scratch, allowDelay) is { } delay)
+        {
+            // Held until its time; routed then. A mandatory flag cannot be honoured for a route that does not exist yet.
+            routed = true;
+            rejected = false;
+            try
             {
-                topology.Routes.Route(message.Exchange, key, message.Properties.Headers, scratch.Route);
-                foreach (var queueName in scratch.Route.Queues)
-                {
-                    if (topology.Queues.TryGetValue(queueName, out var queue) && !targets.Contains(queue))
-                    {
-                        targets.Add(queue);
-                    }
-                }
+                return _delayed.HoldAsync(message, delay);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new BrokerException(BrokerErrorKind.PreconditionFailed, ex.Message, ex);
             }
         }
 
@@ -507,6 +461,91 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         }
 
         return Enqueue(message, CollectionsMarshal.AsSpan(targets), CollectionsMarshal.AsSpan(indexes), seqs, arrivedAtMs, paging && stored.Count > 0, write);
+    }
+
+    /// <summary>
+    /// A transaction's publish, routed now as RabbitMQ routes it (at basic.publish, delivered at commit): the message
+    /// as it will be delivered (without its BCC header) and the names of the queues it reaches, or null queues for a
+    /// delayed message, which is routed when it is released. Refusals (no such exchange, an internal one) throw now.
+    /// </summary>
+    internal (BrokerMessage Message, List<string>? Queues) RouteForCommit(BrokerMessage message, PublishScratch scratch)
+    {
+        scratch.Targets.Clear();
+        if (Route(ref message, _topology, scratch, allowDelay: true) is not null)
+        {
+            return (message, null);
+        }
+
+        return (message, [.. scratch.Targets.Select(queue => queue.Name)]);
+    }
+
+    /// <summary>Fills <see cref="PublishScratch.Targets"/> with the queues the message reaches; returns its delay instead when it is to be held.</summary>
+    private long? Route(ref BrokerMessage message, TopologySnapshot topology, PublishScratch scratch, bool allowDelay)
+    {
+        var targets = scratch.Targets;
+
+        // Sender-selected distribution: CC and BCC headers add routing keys; BCC is not delivered.
+        var extraKeys = SenderSelectedKeys(message);
+        if (extraKeys is not null && message.Properties.Headers!.TryGetHeader("BCC", out _))
+        {
+            message = message with { Properties = message.Properties with { Headers = message.Properties.Headers.Without("BCC") } };
+        }
+
+        if (message.Exchange.Length == 0)
+        {
+            if (topology.Queues.TryGetValue(message.RoutingKey, out var direct))
+            {
+                targets.Add(direct);
+            }
+
+            foreach (var key in extraKeys ?? NoKeys)
+            {
+                if (topology.Queues.TryGetValue(key, out var named) && !targets.Contains(named))
+                {
+                    targets.Add(named);
+                }
+            }
+        }
+        else
+        {
+            if (!topology.Exchanges.TryGetValue(message.Exchange, out var exchange))
+            {
+                throw BrokerException.NoExchange(Name, message.Exchange);
+            }
+
+            if (exchange.Internal)
+            {
+                throw BrokerException.InternalExchange(Name, message.Exchange);
+            }
+
+            if (allowDelay && DelayedMessageScheduler.DelayOf(message) is { } delay)
+            {
+                return delay;
+            }
+
+            topology.Routes.Route(message.Exchange, message.RoutingKey, message.Properties.Headers, scratch.Route);
+            foreach (var queueName in scratch.Route.Queues)
+            {
+                if (topology.Queues.TryGetValue(queueName, out var queue))
+                {
+                    targets.Add(queue);
+                }
+            }
+
+            foreach (var key in extraKeys ?? NoKeys)
+            {
+                topology.Routes.Route(message.Exchange, key, message.Properties.Headers, scratch.Route);
+                foreach (var queueName in scratch.Route.Queues)
+                {
+                    if (topology.Queues.TryGetValue(queueName, out var queue) && !targets.Contains(queue))
+                    {
+                        targets.Add(queue);
+                    }
+                }
+            }
+        }
+
+        return null;
     }
 
     private static async ValueTask EnqueueWhenWrittenAsync(ValueTask write, BrokerMessage message, MessageQueue[] targets, StoredQueue?[] indexes, long[] seqs, long arrivedAtMs, bool paging)

@@ -206,17 +206,10 @@ public sealed class BrokerChannel
         message = WithReplyName(message);
         if (_transaction is not null)
         {
-            // Routing errors (no such exchange, an internal one) surface now, as RabbitMQ reports them at publish, not at commit.
-            if (message.Exchange.Length > 0)
-            {
-                var exchange = _vhost.FindExchange(message.Exchange) ?? throw BrokerException.NoExchange(_vhost.Name, message.Exchange);
-                if (exchange.Internal)
-                {
-                    throw BrokerException.InternalExchange(_vhost.Name, message.Exchange);
-                }
-            }
-
-            _transaction.Publishes.Add((message, mandatory));
+            // Routed now, as RabbitMQ routes at basic.publish (so refusals, such as a missing or internal exchange,
+            // surface now), and delivered at commit to the queues it reached then that still exist.
+            var (routedMessage, queues) = _vhost.RouteForCommit(message, _scratch);
+            _transaction.Publishes.Add((routedMessage, mandatory, queues));
             return;
         }
 
@@ -353,7 +346,7 @@ public sealed class BrokerChannel
         var transaction = _transaction ?? throw new BrokerException(BrokerErrorKind.PreconditionFailed, "channel is not transactional");
         var writes = new List<Task>();
         BrokerException? unreturned = null;
-        foreach (var (message, mandatory) in transaction.Publishes)
+        foreach (var (message, mandatory, queues) in transaction.Publishes)
         {
             if (TryPublishReply(message, out var unrouted))
             {
@@ -369,13 +362,13 @@ public sealed class BrokerChannel
             bool routed;
             try
             {
-                write = _vhost.Publish(message, _scratch, out routed, out _);
+                write = _vhost.Publish(message, _scratch, out routed, out _, routedTo: queues);
             }
             catch (BrokerException ex) when (ex.Kind is BrokerErrorKind.NotFound or BrokerErrorKind.AccessRefused)
             {
-                // Its exchange was there at basic.publish (checked then, and not internal) and has been deleted (or
-                // declared again as internal) since. The commit routes, so the message has no route, as if the exchange
-                // had lost its bindings: returned when mandatory, else dropped. Failing here would leave the commit half
+                // Only a delayed message is routed here, at commit (into the delayed store; its queues are found at its
+                // release). Its exchange was there at basic.publish and has been deleted (or declared again as internal)
+                // since: it has no route, returned when mandatory, else dropped. Failing here would leave the commit half
                 // done, and the client would publish it all again.
                 write = ValueTask.CompletedTask;
                 routed = false;
