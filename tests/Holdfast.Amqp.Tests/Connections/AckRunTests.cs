@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Text;
 using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Connection;
@@ -68,10 +67,7 @@ public sealed class AckRunTests
         var reading = DrainAsync(toClient.Reader);
 
         var client = new ArrayBufferWriter<byte>();
-        FrameWriter.WriteProtocolHeader(client);
-        FrameWriter.WriteMethod(client, 0, new ConnectionStartOk(FieldTable.Empty, "PLAIN", new LongString(Encoding.UTF8.GetBytes("\0guest\0guest")), "en_US"), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionTuneOk(0, 131072, 0), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionOpen("/", ShortString.Empty, false), 4096);
+        ClientHandshake.WriteLogin(client);
         FrameWriter.WriteMethod(client, 1, new ChannelOpen(ShortString.Empty), 4096);
         FrameWriter.WriteMethod(client, 2, new ChannelOpen(ShortString.Empty), 4096);
         frames(client);

@@ -23,10 +23,7 @@ public sealed class PipeConnectionTests
         var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), new IPEndPoint(IPAddress.Loopback, 1234), CancellationToken.None);
 
         var client = new ArrayBufferWriter<byte>();
-        FrameWriter.WriteProtocolHeader(client);
-        FrameWriter.WriteMethod(client, 0, new ConnectionStartOk(FieldTable.Empty, "PLAIN", new LongString(Encoding.UTF8.GetBytes("\0guest\0guest")), "en_US"), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionTuneOk(0, 131072, 0), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionOpen("/", ShortString.Empty, false), 4096);
+        ClientHandshake.WriteLogin(client);
         FrameWriter.WriteMethod(client, 5, new ChannelOpen(ShortString.Empty), 4096);
         FrameWriter.WriteMethod(client, 0, new ConnectionClose(200, "bye", 0, 0), 4096);
         foreach (byte b in client.WrittenSpan.ToArray())

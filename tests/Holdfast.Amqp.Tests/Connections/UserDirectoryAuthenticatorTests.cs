@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Connection;
 using Holdfast.Amqp.Framing;
@@ -174,10 +173,7 @@ public sealed class UserDirectoryAuthenticatorTests : IAsyncLifetime
         var run = server.RunConnectionAsync(new DuplexPipe(toServer.Reader, toClient.Writer), Remote, CancellationToken.None);
 
         var client = new ArrayBufferWriter<byte>();
-        FrameWriter.WriteProtocolHeader(client);
-        FrameWriter.WriteMethod(client, 0, new ConnectionStartOk(FieldTable.Empty, "PLAIN", new LongString(Encoding.UTF8.GetBytes($"\0{user}\0{password}")), "en_US"), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionTuneOk(0, 131072, 0), 4096);
-        FrameWriter.WriteMethod(client, 0, new ConnectionOpen(virtualHost, ShortString.Empty, false), 4096);
+        ClientHandshake.WriteLogin(client, user, password, virtualHost);
         FrameWriter.WriteMethod(client, 0, new ConnectionClose(200, "bye", 0, 0), 4096);
         await toServer.Writer.WriteAsync(client.WrittenMemory);
 

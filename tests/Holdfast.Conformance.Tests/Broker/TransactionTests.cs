@@ -135,9 +135,9 @@ public sealed class TransactionTests
 
         await channel.PublishAsync("", BrokerKit.Unique("nobody"), "bounces-at-commit", mandatory: true);
 
-        // A synchronous round trip on the same channel: a return sent before its reply would already have been
-        // dispatched (the client handles frames in order). Routing waits for the commit, so there is none yet.
-        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+        // A return sent before the round trip's reply would already have been dispatched (the client handles frames
+        // in order). Routing waits for the commit, so there is none yet.
+        await RoundTripAsync(channel);
         Assert.False(returned.Task.IsCompleted, "returned before tx.commit");
         await channel.TxCommitAsync();
 
@@ -229,30 +229,18 @@ public sealed class TransactionTests
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var connection = await broker.Factory().CreateConnectionAsync();
-        await using var setup = await connection.CreateConfirmingChannelAsync();
-        var queue = await setup.DeclareQueueAsync();
-        await setup.PublishAsync("", queue, "m1");
-        await setup.PublishAsync("", queue, "m2");
+        await using var held = await PrefetchOneHoldingFirst.StartAsync(connection);
+        Assert.Equal("m1", held.First.Text);
 
-        await using var channel = await connection.CreateChannelAsync();
-        await channel.BasicQosAsync(0, 1, global: false);
-        await channel.TxSelectAsync();
-        var consumer = new ProbeConsumer(channel);
-        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
-        var first = await consumer.NextAsync();
-        Assert.Equal("m1", first.Text);
-
-        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
+        await held.Channel.BasicAckAsync(held.First.DeliveryTag, multiple: false);
 
         // A new message arriving offers the queue's messages to its consumers: the window is still full until commit.
-        await setup.PublishAsync("", queue, "m3");
+        await held.Setup.PublishAsync("", held.Queue, "m3");
+        await RoundTripAsync(held.Channel);
+        Assert.Equal(1, held.Consumer.Received);
 
-        // A synchronous round trip on the same channel: a delivery sent before its reply would have arrived first.
-        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
-        Assert.Equal(1, consumer.Received);
-
-        await channel.TxCommitAsync();
-        Assert.Equal("m2", (await consumer.NextAsync()).Text);
+        await held.Channel.TxCommitAsync();
+        Assert.Equal("m2", (await held.Consumer.NextAsync()).Text);
     }
 
     [Fact]
@@ -260,31 +248,21 @@ public sealed class TransactionTests
     {
         await using var broker = await InProcessBroker.StartAsync();
         await using var connection = await broker.Factory().CreateConnectionAsync();
-        await using var setup = await connection.CreateConfirmingChannelAsync();
-        var queue = await setup.DeclareQueueAsync();
-        await setup.PublishAsync("", queue, "m1");
-        await setup.PublishAsync("", queue, "m2");
+        await using var held = await PrefetchOneHoldingFirst.StartAsync(connection);
 
-        await using var channel = await connection.CreateChannelAsync();
-        await channel.BasicQosAsync(0, 1, global: false);
-        await channel.TxSelectAsync();
-        var consumer = new ProbeConsumer(channel);
-        await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
-        var first = await consumer.NextAsync();
-
-        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
-        await setup.PublishAsync("", queue, "m3");
-        await channel.TxRollbackAsync();
+        await held.Channel.BasicAckAsync(held.First.DeliveryTag, multiple: false);
+        await held.Setup.PublishAsync("", held.Queue, "m3");
+        await held.Channel.TxRollbackAsync();
 
         // m1 is unacked again and fills the window of one: nothing more came, nor comes, and the queue still holds m2
         // and m3 (a window opened at the ack would have taken m2 and, after the rollback, held two).
-        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
-        Assert.Equal(1, consumer.Received);
-        Assert.Equal(2u, await connection.ReadyCountAsync(queue));
+        await RoundTripAsync(held.Channel);
+        Assert.Equal(1, held.Consumer.Received);
+        Assert.Equal(2u, await connection.ReadyCountAsync(held.Queue));
 
-        await channel.BasicAckAsync(first.DeliveryTag, multiple: false);
-        await channel.TxCommitAsync();
-        Assert.Equal("m2", (await consumer.NextAsync()).Text);
+        await held.Channel.BasicAckAsync(held.First.DeliveryTag, multiple: false);
+        await held.Channel.TxCommitAsync();
+        Assert.Equal("m2", (await held.Consumer.NextAsync()).Text);
     }
 
     [Fact]
@@ -349,5 +327,40 @@ public sealed class TransactionTests
         Assert.Equal("PRECONDITION_FAILED - cannot switch from tx to confirm mode", close.ReplyText.ToString());
         await raw.Socket.SendMethodAsync(RawChannel.Number, new ChannelCloseOk());
         await raw.CloseAsync();
+    }
+
+    /// <summary>
+    /// A synchronous round trip on the channel: anything the broker sent on it before the reply (a delivery, a
+    /// return) has been dispatched by the client, which handles frames in order, once this returns.
+    /// </summary>
+    private static async Task RoundTripAsync(IChannel channel) =>
+        await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+
+    /// <summary>
+    /// A transactional channel consuming with prefetch 1 from a queue of m1 and m2: m1 has been delivered and is
+    /// unacked (<see cref="First"/>), m2 waits behind it. <see cref="Setup"/> is a confirming channel for more publishes.
+    /// </summary>
+    private sealed record PrefetchOneHoldingFirst(IChannel Setup, string Queue, IChannel Channel, ProbeConsumer Consumer, Delivery First) : IAsyncDisposable
+    {
+        public static async Task<PrefetchOneHoldingFirst> StartAsync(IConnection connection)
+        {
+            var setup = await connection.CreateConfirmingChannelAsync();
+            var queue = await setup.DeclareQueueAsync();
+            await setup.PublishAsync("", queue, "m1");
+            await setup.PublishAsync("", queue, "m2");
+
+            var channel = await connection.CreateChannelAsync();
+            await channel.BasicQosAsync(0, 1, global: false);
+            await channel.TxSelectAsync();
+            var consumer = new ProbeConsumer(channel);
+            await channel.BasicConsumeAsync(queue, autoAck: false, consumer);
+            return new PrefetchOneHoldingFirst(setup, queue, channel, consumer, await consumer.NextAsync());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Channel.DisposeAsync();
+            await Setup.DisposeAsync();
+        }
     }
 }
