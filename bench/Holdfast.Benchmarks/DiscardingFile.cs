@@ -36,6 +36,10 @@ internal sealed class DiscardingFile : IStorageFile
 
     public void SetLength(long length) => Volatile.Write(ref _length, length);
 
+    public void DropCached(long offset, long length)
+    {
+    }
+
     public void Dispose()
     {
     }

@@ -51,6 +51,24 @@ public sealed record StoreOptions
     /// <summary>Unobserved bytes pending that end the linger early: the batch is worth a write of its own.</summary>
     internal int UnobservedLingerBytes { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// How much of the log, counted back from the last fsync, the store leaves in the operating system's page
+    /// cache; older bytes are dropped from it once fsynced (advice to the kernel, <c>posix_fadvise</c>), in steps
+    /// of 4 MiB. Records in the window are read back from memory; older ones (a deep queue's, a redelivery's)
+    /// from the disk. Recycling the same pages keeps the cache from taking a never-used page for every 4 KiB
+    /// written, which on a virtual machine whose host backs memory lazily costs a host fault per page and made
+    /// copying into the cache the log writer's bottleneck (docs/benchmarks.md). Null leaves the cache to the kernel.
+    /// </summary>
+    public long? PageCacheLogBytes
+    {
+        get => _pageCacheLogBytes;
+        init => _pageCacheLogBytes = value is < 0
+            ? throw new ArgumentOutOfRangeException(nameof(PageCacheLogBytes), value, "A window behind the last fsync cannot be negative: that would advise dropping bytes not yet on disk.")
+            : value;
+    }
+
+    private readonly long? _pageCacheLogBytes = 256L * 1024 * 1024;
+
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;
 

@@ -37,6 +37,8 @@ namespace Holdfast.Testing;
 /// creates nothing. Space is a high-water mark per file (written or preallocated bytes; truncation
 /// frees what lies past the new end); deleted files free theirs. Raising the capacity frees space.</item>
 /// </list>
+/// Page-cache advice (<see cref="IStorageFile.DropCached"/>) changes nothing the store can read and is only
+/// counted (<see cref="CacheDrops"/>), with the calls that covered unsynced writes apart.
 /// A test can also hold an fsync in progress (<see cref="StallNextFsync"/>) to act while the store waits
 /// on it. A crash disarms fsync faults not yet triggered and ends every stall.
 /// Not modelled: renames across directories (refused, as the device promises none), partial sector
@@ -73,73 +75,25 @@ public sealed class FaultyDevice : IStorageDevice
     public long UsedBytes => _disk.UsedBytes;
 
     /// <summary>Successful file fsyncs.</summary>
-    public long Fsyncs
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.Fsyncs;
-            }
-        }
-    }
+    public long Fsyncs => Locked(static disk => disk.Fsyncs);
 
-    public long DirectorySyncs
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.DirectorySyncs;
-            }
-        }
-    }
+    public long DirectorySyncs => Locked(static disk => disk.DirectorySyncs);
 
-    public long FailedFsyncs
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.FailedFsyncs;
-            }
-        }
-    }
+    public long FailedFsyncs => Locked(static disk => disk.FailedFsyncs);
 
     /// <summary>Bytes accepted by writes (partial writes on a full disk included).</summary>
-    public long BytesWritten
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.BytesWritten;
-            }
-        }
-    }
+    public long BytesWritten => Locked(static disk => disk.BytesWritten);
+
+    /// <summary>Bytes returned by reads, across every file.</summary>
+    public long BytesRead => Locked(static disk => disk.BytesRead);
+
+    /// <summary>Page-cache advice the store gave (<see cref="IStorageFile.DropCached"/>), across every file.</summary>
+    public CacheDrops CacheDrops => Locked(static disk => disk.CacheDrops);
 
     /// <summary>Writes and preallocations refused for want of space.</summary>
-    public long DiskFullErrors
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.DiskFullErrors;
-            }
-        }
-    }
+    public long DiskFullErrors => Locked(static disk => disk.DiskFullErrors);
 
-    public long Crashes
-    {
-        get
-        {
-            lock (_disk.Gate)
-            {
-                return _disk.Crashes;
-            }
-        }
-    }
+    public long Crashes => Locked(static disk => disk.Crashes);
 
     public long AvailableFreeBytes => _disk.AvailableFreeBytes(_generation);
 
@@ -215,4 +169,13 @@ public sealed class FaultyDevice : IStorageDevice
 
     /// <summary>Paths of every file, as listing the directories would find them now.</summary>
     public IReadOnlyList<string> AllFiles() => _disk.AllFiles();
+
+    /// <summary>Reads a counter under the disk's lock, which the store's threads write it under.</summary>
+    private T Locked<T>(Func<FaultyDisk, T> read)
+    {
+        lock (_disk.Gate)
+        {
+            return read(_disk);
+        }
+    }
 }

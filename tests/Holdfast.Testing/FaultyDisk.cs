@@ -38,6 +38,10 @@ internal sealed class FaultyDisk(long capacityBytes)
 
     public long Crashes { get; private set; }
 
+    public CacheDrops CacheDrops { get; private set; }
+
+    public long BytesRead { get; private set; }
+
     public long CapacityBytes
     {
         get
@@ -305,7 +309,9 @@ internal sealed class FaultyDisk(long capacityBytes)
         lock (_gate)
         {
             file.Check();
-            return inode.Current.Read(offset, destination);
+            var read = inode.Current.Read(offset, destination);
+            BytesRead += read;
+            return read;
         }
     }
 
@@ -333,6 +339,24 @@ internal sealed class FaultyDisk(long capacityBytes)
 
             inode.Sync();
             Fsyncs++;
+        }
+    }
+
+    /// <summary>
+    /// Page-cache advice changes no byte, so the double only counts it, and counts apart the advice that
+    /// covered writes not yet fsynced: a kernel keeps dirty pages, so such advice frees nothing there.
+    /// </summary>
+    public void DropCached(FaultyFile file, FaultyInode inode, long offset, long length)
+    {
+        lock (_gate)
+        {
+            if (file.IsDisposed || file.Generation != Generation)
+            {
+                return; // Advice on a closed handle is ignored, as the real device ignores it.
+            }
+
+            var overUnsynced = inode.Unsynced.Exists(w => w.NewLength is null && w.Offset < offset + length && offset < w.Offset + w.Length);
+            CacheDrops = new CacheDrops(CacheDrops.Calls + 1, CacheDrops.Bytes + length, CacheDrops.OverUnsyncedWrites + (overUnsynced ? 1 : 0));
         }
     }
 

@@ -15,6 +15,10 @@ internal sealed class FaultyFile(FaultyDisk disk, FaultyInode inode, string path
 
     public string Path => path;
 
+    public bool IsDisposed => _disposed;
+
+    public long Generation => generation;
+
     public long Length => disk.Length(this, inode);
 
     public void Write(long offset, ReadOnlySpan<byte> data) => disk.Write(this, inode, offset, data);
@@ -40,6 +44,8 @@ internal sealed class FaultyFile(FaultyDisk disk, FaultyInode inode, string path
     public void Flush() => disk.Flush(this, inode);
 
     public void SetLength(long length) => disk.SetLength(this, inode, length);
+
+    public void DropCached(long offset, long length) => disk.DropCached(this, inode, offset, length);
 
     public void Dispose() => _disposed = true;
 

@@ -15,7 +15,7 @@ public sealed class FileSystemDevice : IStorageDevice
             // A new data directory's own name must survive a crash too, or everything under it goes with it.
             if (Path.GetDirectoryName(_root) is { } parent)
             {
-                DirectorySync.Sync(parent);
+                LinuxFileCalls.Sync(parent);
             }
         }
     }
@@ -80,7 +80,7 @@ public sealed class FileSystemDevice : IStorageDevice
         }
     }
 
-    public void SyncDirectory(string directory) => DirectorySync.Sync(Full(directory));
+    public void SyncDirectory(string directory) => LinuxFileCalls.Sync(Full(directory));
 
     private string Full(string path) => path.Length == 0 ? _root : Path.Combine(_root, path);
 }

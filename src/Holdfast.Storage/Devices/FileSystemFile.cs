@@ -39,9 +39,11 @@ internal sealed class FileSystemFile(string path, SafeFileHandle handle) : IStor
         return total;
     }
 
-    public void Flush() => DirectorySync.DataSync(handle);
+    public void Flush() => LinuxFileCalls.DataSync(handle);
 
     public void SetLength(long length) => RandomAccess.SetLength(handle, length);
+
+    public void DropCached(long offset, long length) => LinuxFileCalls.DropCached(handle, offset, length);
 
     public void Dispose() => handle.Dispose();
 }

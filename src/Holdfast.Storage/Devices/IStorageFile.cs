@@ -17,4 +17,11 @@ public interface IStorageFile : IDisposable
     void Flush();
 
     void SetLength(long length);
+
+    /// <summary>
+    /// Advice that a flushed byte range will not be read soon: the platform may free the memory that caches it
+    /// (<c>posix_fadvise(DONTNEED)</c>). Never changes what a later read returns; a range with unflushed writes
+    /// keeps them. Best effort: no error is reported, and a closed file ignores it.
+    /// </summary>
+    void DropCached(long offset, long length);
 }

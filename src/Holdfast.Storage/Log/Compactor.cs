@@ -1,4 +1,4 @@
-using Holdfast.Storage.Recovery;
+using System.Buffers;
 
 namespace Holdfast.Storage.Log;
 
@@ -45,28 +45,123 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
         return copied;
     }
 
+    /// <summary>
+    /// Reads back only the records that live entries point at, in runs (records within
+    /// <see cref="RunGapBytes"/> of each other in one read): a candidate is mostly dead by definition, and a scan
+    /// of all of it read, checked and then skipped the dead majority, from the disk when the page cache had let it go.
+    /// A record that fails its check is left where it is, as a scan would skip it: its entries keep pointing at it,
+    /// so the segment stays, and a reader writes the message off when it meets it.
+    /// </summary>
     private void Relocate(Segment segment, List<Task> pending, ref long copied)
     {
-        long count = 0;
-        SegmentScanner.Scan(segment, segment.BasePosition, options.MaxRecordPayloadBytes, (position, record, payload) =>
+        var live = LiveRecords(segment);
+        var buffer = ArrayPool<byte>.Shared.Rent(RunBytes);
+        try
         {
-            if (record.Type != RecordType.Message)
+            for (var i = 0; i < live.Count;)
             {
-                return;
-            }
-
-            var targets = MessagePayload.ReadTargets(payload, record.Flags, out var bodyOffset);
-            lock (gate)
-            {
-                targets.RemoveAll(t => !PointsHere(t.QueueId, t.Seq, position));
-                if (targets.Count > 0)
+                var start = live[i].Position;
+                var end = start + live[i].Length;
+                var j = i + 1;
+                while (j < live.Count && live[j].Position - end <= RunGapBytes && live[j].Position + live[j].Length - start <= RunBytes)
                 {
-                    pending.Add(store.AppendRelocatedLocked(targets, payload[bodyOffset..]).AsTask());
-                    count++;
+                    end = Math.Max(end, live[j].Position + live[j].Length);
+                    j++;
+                }
+
+                var length = (int)(end - start);
+                if (buffer.Length < length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
+
+                var run = buffer.AsSpan(0, length);
+                if (segment.File.Read(start - segment.BasePosition, run) == length)
+                {
+                    for (var k = i; k < j; k++)
+                    {
+                        var (position, recordLength) = live[k];
+                        copied += RelocateRecord(run.Slice((int)(position - start), recordLength), position, pending);
+                    }
+                }
+
+                i = j;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private const int RunGapBytes = 16 * 1024;
+    private const int RunBytes = 1 << 20;
+
+    /// <summary>The distinct records in <paramref name="segment"/> that some live entry points at, in log order.</summary>
+    private List<(long Position, int Length)> LiveRecords(Segment segment)
+    {
+        var live = new List<(long Position, int Length)>();
+        lock (gate)
+        {
+            // Under the lock for a walk of every queue's window: a few milliseconds for a million entries, once per
+            // candidate after a checkpoint. Entries are read where they are, so nothing can move them meanwhile.
+            var end = segment.EndPosition;
+            foreach (var queue in store.State.QueuesById.Values)
+            {
+                if (queue.IsDeleted)
+                {
+                    continue;
+                }
+
+                var window = queue.Entries;
+                for (var seq = window.Head; seq < window.Next; seq++)
+                {
+                    ref var entry = ref window[seq];
+                    if (entry.IsLive && entry.Position >= segment.BasePosition && entry.Position < end)
+                    {
+                        live.Add((entry.Position, entry.Length));
+                    }
                 }
             }
-        });
-        copied += count;
+        }
+
+        // A message routed to several queues is one record.
+        live.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+        var distinct = 0;
+        for (var i = 0; i < live.Count; i++)
+        {
+            if (distinct == 0 || live[i].Position != live[distinct - 1].Position)
+            {
+                live[distinct++] = live[i];
+            }
+        }
+
+        live.RemoveRange(distinct, live.Count - distinct);
+        return live;
+    }
+
+    /// <summary>Appends a relocated copy of one message record for the entries that still point at it; 1 when it did.</summary>
+    private int RelocateRecord(ReadOnlySpan<byte> bytes, long position, List<Task> pending)
+    {
+        if (!RecordFormat.TryDecode(bytes, options.MaxRecordPayloadBytes, position, out var record) || record.Type != RecordType.Message)
+        {
+            return 0;
+        }
+
+        var payload = bytes.Slice(record.HeaderSize, record.PayloadLength);
+        var targets = MessagePayload.ReadTargets(payload, record.Flags, out var bodyOffset);
+        lock (gate)
+        {
+            targets.RemoveAll(t => !PointsHere(t.QueueId, t.Seq, position));
+            if (targets.Count == 0)
+            {
+                return 0;
+            }
+
+            pending.Add(store.AppendRelocatedLocked(targets, payload[bodyOffset..]).AsTask());
+            return 1;
+        }
     }
 
     private bool PointsHere(uint queueId, long seq, long position)

@@ -26,6 +26,30 @@ internal sealed class SegmentCatalog
     /// <summary>The segment holding <paramref name="position"/>, or null when it was deleted or never existed.</summary>
     public Segment? Find(long position)
     {
+        var at = LastStartingAtOrBefore(position);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var candidate = _segments[at];
+        return position < candidate.EndPosition || candidate == _segments[^1] ? candidate : null;
+    }
+
+    /// <summary>The first segment with bytes at or after <paramref name="position"/>, or null when there is none.</summary>
+    public Segment? FirstEndingAfter(long position)
+    {
+        var at = LastStartingAtOrBefore(position);
+        if (at >= 0 && position < _segments[at].EndPosition)
+        {
+            return _segments[at];
+        }
+
+        return at + 1 < _segments.Count ? _segments[at + 1] : null;
+    }
+
+    private int LastStartingAtOrBefore(long position)
+    {
         int lo = 0, hi = _segments.Count - 1;
         while (lo <= hi)
         {
@@ -40,12 +64,6 @@ internal sealed class SegmentCatalog
             }
         }
 
-        if (hi < 0)
-        {
-            return null;
-        }
-
-        var candidate = _segments[hi];
-        return position < candidate.EndPosition || candidate == _segments[^1] ? candidate : null;
+        return hi;
     }
 }

@@ -10,18 +10,21 @@ namespace Holdfast.Storage.Recovery;
 /// corruption and the scan goes on; if none is, the bad bytes are the segment's tail (a write torn by a
 /// crash) and the scan ends before them. A stale record (the file's previous life as another segment,
 /// see <see cref="RecordCheck.Stale"/>) ends the scan too: the live data stops before it.
+/// Given a page-cache window (<see cref="StoreOptions.PageCacheLogBytes"/>), the scan drops from the cache what
+/// lies more than that far behind it, as the log does behind its writes: a replay of a long log then reuses the
+/// same pages instead of filling memory with pages never used before (docs/architecture.md).
 /// </summary>
 internal static class SegmentScanner
 {
     private const int BlockSize = 4 << 20;
 
-    public static SegmentScan Scan(Segment segment, long fromPosition, int maxPayload, RecordHandler handler)
+    public static SegmentScan Scan(Segment segment, long fromPosition, int maxPayload, RecordHandler handler, long? keepCachedBytes = null)
     {
         var end = segment.EndPosition;
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
-            var reader = new BlockReader(segment, buffer);
+            var reader = new BlockReader(segment, buffer, keepCachedBytes ?? -1, fromPosition - segment.BasePosition);
             var corrupt = new List<CorruptionReport>();
             var position = fromPosition;
             var staleFrom = -1L;
@@ -100,10 +103,14 @@ internal static class SegmentScanner
         return RecordFormat.Check(bytes, maxPayload, position, out record);
     }
 
-    /// <summary>A window over the segment file that refills with one large read when a request falls outside it.</summary>
-    private ref struct BlockReader(Segment segment, byte[] block)
+    /// <summary>
+    /// A window over the segment file that refills with one large read when a request falls outside it, and drops
+    /// the page cache more than <paramref name="keepCached"/> bytes behind each refill (none when negative).
+    /// </summary>
+    private ref struct BlockReader(Segment segment, byte[] block, long keepCached, long droppedEnd)
     {
-        private byte[] _block = block;
+        private readonly byte[] _block = block;
+        private long _droppedEnd = droppedEnd;
         private long _start = -1;
         private int _length;
         private byte[]? _large;
@@ -129,7 +136,18 @@ internal static class SegmentScanner
 
             _start = position;
             _length = segment.File.Read(position - segment.BasePosition, _block);
+            DropBehind(position - segment.BasePosition);
             return _block.AsSpan(0, Math.Min(count, _length));
+        }
+
+        private void DropBehind(long offset)
+        {
+            var to = offset - keepCached;
+            if (keepCached >= 0 && to - _droppedEnd >= BlockSize)
+            {
+                segment.File.DropCached(_droppedEnd, to - _droppedEnd);
+                _droppedEnd = to;
+            }
         }
     }
 }

@@ -182,7 +182,7 @@ internal sealed class StoreRecovery(IStorageDevice device, StoreOptions options,
                 continue;
             }
 
-            var scan = SegmentScanner.Scan(segment, Math.Max(replayFrom, segment.BasePosition), options.MaxRecordPayloadBytes, state.Apply);
+            var scan = SegmentScanner.Scan(segment, Math.Max(replayFrom, segment.BasePosition), options.MaxRecordPayloadBytes, state.Apply, options.PageCacheLogBytes);
             records += scan.Records;
             _corrupt.AddRange(scan.Corrupt);
             if (scan.ValidEnd < scan.End)

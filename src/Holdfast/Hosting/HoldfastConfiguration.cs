@@ -14,7 +14,8 @@ namespace Holdfast.Hosting;
 /// </summary>
 /// <remarks>
 /// Keys (all listed with defaults in docs/configuration.md): <c>DataDir</c>, <c>Flush</c> (sync | interval | async),
-/// <c>Storage:SegmentSizeBytes</c> (1 GiB), <c>Storage:SpareSegmentFiles</c> (2), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
+/// <c>Storage:SegmentSizeBytes</c> (1 GiB), <c>Storage:SpareSegmentFiles</c> (2),
+/// <c>Storage:PageCacheLogBytes</c> (256 MiB, or <c>off</c>), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
 /// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
 /// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
@@ -56,6 +57,9 @@ internal static class HoldfastConfiguration
                 DefaultFlushPolicy = FlushPolicy.Parse(configuration["Flush"] ?? "sync", TimeSpan.FromMilliseconds(200), 4L << 20),
                 SegmentSizeBytes = Number(configuration, "Storage:SegmentSizeBytes", StoreOptions.DefaultSegmentSizeBytes, 1L << 20, 1L << 40),
                 SpareSegmentFiles = (int)Number(configuration, "Storage:SpareSegmentFiles", 2, 0, 64),
+                PageCacheLogBytes = configuration["Storage:PageCacheLogBytes"] is "off"
+                    ? null
+                    : Number(configuration, "Storage:PageCacheLogBytes", new StoreOptions().PageCacheLogBytes!.Value, 0, long.MaxValue),
             },
             AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
             AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),

@@ -8,8 +8,9 @@ using RabbitMQ.Client;
 namespace Holdfast.Conformance.Tests.Hosting;
 
 /// <summary>
-/// The commit log's segment size and how many dead segment files are kept for reuse
-/// (<c>Storage:SegmentSizeBytes</c>, <c>Storage:SpareSegmentFiles</c>) reach the store, and a bad value is refused by name.
+/// The commit log's segment size, how many dead segment files are kept for reuse and how much of the log stays in the
+/// page cache (<c>Storage:SegmentSizeBytes</c>, <c>Storage:SpareSegmentFiles</c>, <c>Storage:PageCacheLogBytes</c>)
+/// reach the store, and a bad value is refused by name.
 /// </summary>
 public sealed class StorageConfigurationTests : IDisposable
 {
@@ -24,12 +25,26 @@ public sealed class StorageConfigurationTests : IDisposable
 
         Assert.Equal(StoreOptions.DefaultSegmentSizeBytes, options.Store.SegmentSizeBytes);
         Assert.Equal(2, options.Store.SpareSegmentFiles);
+        Assert.Equal(256L << 20, options.Store.PageCacheLogBytes);
+    }
+
+    [Theory]
+    [InlineData("off", null)]
+    [InlineData("0", 0L)]
+    [InlineData("1048576", 1048576L)]
+    public void The_page_cache_window_is_a_size_or_off(string value, long? expected)
+    {
+        var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { ["Storage:PageCacheLogBytes"] = value });
+
+        Assert.Equal(expected, HoldfastConfiguration.ToServerOptions(configuration).Store.PageCacheLogBytes);
     }
 
     [Theory]
     [InlineData("Storage:SegmentSizeBytes", "1000")]
     [InlineData("Storage:SegmentSizeBytes", "big")]
     [InlineData("Storage:SpareSegmentFiles", "-1")]
+    [InlineData("Storage:PageCacheLogBytes", "-1")]
+    [InlineData("Storage:PageCacheLogBytes", "none")]
     public void A_setting_out_of_range_is_refused_by_name(string key, string value)
     {
         var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { [key] = value });

@@ -4,13 +4,15 @@ using Microsoft.Win32.SafeHandles;
 namespace Holdfast.Storage.Devices;
 
 /// <summary>
-/// The two durability calls .NET does not expose: fsync on a directory (so a new or deleted file's
-/// name survives a crash) and fdatasync (a segment's data without an inode timestamp write per flush).
+/// The file calls .NET does not expose: fsync on a directory (so a new or deleted file's name survives
+/// a crash), fdatasync (a segment's data without an inode timestamp write per flush), and the advice
+/// that lets the kernel free the page cache behind the log.
 /// </summary>
-internal static partial class DirectorySync
+internal static partial class LinuxFileCalls
 {
     private const int ReadOnly = 0;
     private const int Directory = 0x10000; // O_DIRECTORY on Linux
+    private const int DontNeed = 4; // POSIX_FADV_DONTNEED on Linux
 
     public static void Sync(string directory)
     {
@@ -65,6 +67,33 @@ internal static partial class DirectorySync
         }
     }
 
+    /// <summary>posix_fadvise(POSIX_FADV_DONTNEED): advice, so its result is ignored, as is a handle closed meanwhile.</summary>
+    public static void DropCached(SafeFileHandle handle, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0)
+        {
+            return;
+        }
+
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            _ = FAdvise((int)handle.DangerousGetHandle(), offset, length, DontNeed);
+        }
+        catch (ObjectDisposedException)
+        {
+            // A segment deleted or recycled since the range was chosen: nothing of it is worth keeping.
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 
@@ -73,6 +102,9 @@ internal static partial class DirectorySync
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     private static partial int FDataSync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int FAdvise(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
