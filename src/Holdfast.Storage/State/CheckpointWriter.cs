@@ -267,7 +267,7 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
                 segment.File.Dispose();
                 if (!spares.TryKeep(segment))
                 {
-                    device.DeleteFile(Segment.PathFor(segment.BasePosition));
+                    SegmentFileDeletion.Delete(device, Segment.PathFor(segment.BasePosition));
                 }
 
                 Interlocked.Increment(ref _segmentsDeleted);

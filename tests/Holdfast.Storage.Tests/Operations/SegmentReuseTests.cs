@@ -54,6 +54,46 @@ public sealed class SegmentReuseTests : IDisposable
     }
 
     [Fact]
+    public async Task A_dead_segment_cut_short_by_a_crash_during_its_deletion_harms_nothing_and_goes_at_the_next_checkpoints()
+    {
+        var device = new FaultyDevice();
+        long[] kept;
+        string deadSegment;
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { SpareSegmentFiles = 0 }))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            var drained = await AppendAsync(store, queue, firstId: 0, count: 20);
+            kept = await AppendAsync(store, queue, firstId: 100, count: 5);
+            await store.AckAsync(queue, drained);
+
+            // One checkpoint finds the first segments dead; the next would delete them. The crash comes between,
+            // with the first one's file cut to half, as SegmentFileDeletion leaves it when a crash stops it midway.
+            await store.CheckpointAsync();
+            deadSegment = Segment.PathFor(0);
+            Assert.True(device.FileExists(deadSegment));
+            device = device.Crash();
+        }
+
+        using (var file = device.Open(deadSegment, create: false))
+        {
+            file.SetLength(file.Length / 2);
+            file.Flush();
+        }
+
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { SpareSegmentFiles = 0 }))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            var queue = store.FindQueue("q")!;
+            Assert.Equal(Ids(100, 5), ReadIds(store, queue, kept));
+
+            await store.CheckpointAsync();
+            await store.CheckpointAsync();
+            Assert.False(device.FileExists(deadSegment), "the half-deleted segment was not deleted again");
+            Assert.Equal(Ids(100, 5), ReadIds(store, queue, kept));
+        }
+    }
+
+    [Fact]
     public async Task A_crash_in_a_reused_segment_keeps_every_confirmed_message_and_returns_no_stale_one()
     {
         var device = new FaultyDevice();

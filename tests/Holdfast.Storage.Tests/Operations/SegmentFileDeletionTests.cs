@@ -1,0 +1,100 @@
+using Holdfast.Storage.Devices;
+using Holdfast.Storage.Log;
+using Holdfast.Testing;
+
+namespace Holdfast.Storage.Tests.Operations;
+
+/// <summary>A dead segment's file is cut down a slice at a time, then closed and unlinked (see <see cref="SegmentFileDeletion"/>).</summary>
+public sealed class SegmentFileDeletionTests
+{
+    [Fact]
+    public void The_file_shrinks_slice_by_slice_before_it_is_unlinked()
+    {
+        var device = WithDeadFile(10_000);
+        SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000);
+
+        Assert.Equal(["set length 6000", "set length 2000", "close", "delete log/dead.seg"], device.Calls);
+        Assert.False(device.FileExists("log/dead.seg"));
+    }
+
+    [Fact]
+    public void A_file_within_one_slice_is_unlinked_at_once()
+    {
+        var device = WithDeadFile(3_000);
+        SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000);
+
+        Assert.Equal(["close", "delete log/dead.seg"], device.Calls);
+    }
+
+    private static RecordingDevice WithDeadFile(int bytes)
+    {
+        var device = new RecordingDevice(new FaultyDevice());
+        device.CreateDirectory("log");
+        using (var file = device.Open("log/dead.seg", create: true))
+        {
+            file.Write(0, new byte[bytes]);
+        }
+
+        device.Calls.Clear();
+        return device;
+    }
+
+    /// <summary>Forwards to a real device double and writes down the calls that change a file's size or existence.</summary>
+    private sealed class RecordingDevice(IStorageDevice inner) : IStorageDevice
+    {
+        public List<string> Calls { get; } = [];
+
+        public long AvailableFreeBytes => inner.AvailableFreeBytes;
+
+        public IStorageFile Open(string path, bool create, long preallocateBytes = 0) => new RecordingFile(inner.Open(path, create, preallocateBytes), Calls);
+
+        public bool FileExists(string path) => inner.FileExists(path);
+
+        public bool DirectoryExists(string path) => inner.DirectoryExists(path);
+
+        public void CreateDirectory(string path) => inner.CreateDirectory(path);
+
+        public IReadOnlyList<string> ListFiles(string directory) => inner.ListFiles(directory);
+
+        public IReadOnlyList<string> ListDirectories(string directory) => inner.ListDirectories(directory);
+
+        public void DeleteFile(string path)
+        {
+            Calls.Add($"delete {path}");
+            inner.DeleteFile(path);
+        }
+
+        public void RenameFile(string sourcePath, string destinationPath) => inner.RenameFile(sourcePath, destinationPath);
+
+        public void DeleteDirectory(string path) => inner.DeleteDirectory(path);
+
+        public void SyncDirectory(string directory) => inner.SyncDirectory(directory);
+    }
+
+    private sealed class RecordingFile(IStorageFile inner, List<string> calls) : IStorageFile
+    {
+        public long Length => inner.Length;
+
+        public void Write(long offset, ReadOnlySpan<byte> data) => inner.Write(offset, data);
+
+        public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> buffers) => inner.Write(offset, buffers);
+
+        public int Read(long offset, Span<byte> buffer) => inner.Read(offset, buffer);
+
+        public void Flush() => inner.Flush();
+
+        public void SetLength(long length)
+        {
+            calls.Add($"set length {length}");
+            inner.SetLength(length);
+        }
+
+        public void DropCached(long offset, long length) => inner.DropCached(offset, length);
+
+        public void Dispose()
+        {
+            calls.Add("close");
+            inner.Dispose();
+        }
+    }
+}
