@@ -96,31 +96,42 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
     }
 
     private const int RunGapBytes = 16 * 1024;
+    private const int EntriesPerSlice = 64 * 1024;
     private const int RunBytes = 1 << 20;
 
     /// <summary>The distinct records in <paramref name="segment"/> that some live entry points at, in log order.</summary>
     private List<(long Position, int Length)> LiveRecords(Segment segment)
     {
         var live = new List<(long Position, int Length)>();
+        List<StoredQueue> queues;
         lock (gate)
         {
-            // Under the lock for a walk of every queue's window: a few milliseconds for a million entries, once per
-            // candidate after a checkpoint. Entries are read where they are, so nothing can move them meanwhile.
-            var end = segment.EndPosition;
-            foreach (var queue in store.State.QueuesById.Values)
-            {
-                if (queue.IsDeleted)
-                {
-                    continue;
-                }
+            queues = [.. store.State.QueuesById.Values];
+        }
 
-                var window = queue.Entries;
-                for (var seq = window.Head; seq < window.Next; seq++)
+        // Every queue's window, a slice at a time under the lock, so a deep queue does not hold appends up for the
+        // whole walk. What a slice finds may be acked or moved by the time it is copied: the copy checks again.
+        foreach (var queue in queues)
+        {
+            for (var seq = 0L; ;)
+            {
+                lock (gate)
                 {
-                    ref var entry = ref window[seq];
-                    if (entry.IsLive && entry.Position >= segment.BasePosition && entry.Position < end)
+                    var window = queue.Entries;
+                    seq = Math.Max(seq, window.Head);
+                    if (queue.IsDeleted || seq >= window.Next)
                     {
-                        live.Add((entry.Position, entry.Length));
+                        break;
+                    }
+
+                    var end = segment.EndPosition;
+                    for (var last = Math.Min(window.Next, seq + EntriesPerSlice); seq < last; seq++)
+                    {
+                        ref var entry = ref window[seq];
+                        if (entry.IsLive && entry.Position >= segment.BasePosition && entry.Position < end)
+                        {
+                            live.Add((entry.Position, entry.Length));
+                        }
                     }
                 }
             }
