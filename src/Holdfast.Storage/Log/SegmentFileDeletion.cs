@@ -18,6 +18,12 @@ internal static class SegmentFileDeletion
     /// <summary>Checkpointer thread only: the pauses hold up nothing but the next checkpoint's start.</summary>
     public static void Delete(IStorageDevice device, string path, long sliceBytes = SliceBytes)
     {
+        // Deleting what is already gone succeeds, as an unlink through File.Delete did before the slices.
+        if (!device.FileExists(path))
+        {
+            return;
+        }
+
         using (var file = device.Open(path, create: false))
         {
             for (var length = file.Length - sliceBytes; length > 0; length -= sliceBytes)

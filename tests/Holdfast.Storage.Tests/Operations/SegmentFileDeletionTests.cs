@@ -26,6 +26,18 @@ public sealed class SegmentFileDeletionTests
         Assert.Equal(["close", "delete log/dead.seg"], device.Calls);
     }
 
+    [Fact]
+    public void A_file_already_gone_is_left_alone()
+    {
+        var device = WithDeadFile(3_000);
+        device.DeleteFile("log/dead.seg");
+        device.Calls.Clear();
+
+        SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000);
+
+        Assert.Empty(device.Calls);
+    }
+
     private static RecordingDevice WithDeadFile(int bytes)
     {
         var device = new RecordingDevice(new FaultyDevice());
