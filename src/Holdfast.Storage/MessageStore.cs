@@ -378,15 +378,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             {
                 // One read covers a run of records with small gaps between them (another queue's record, an ack).
                 var start = items[i].Position;
-                var end = start + items[i].Length;
-                var j = i + 1;
-                while (j < items.Length && items[j].Position >= end && items[j].Position - end <= ReadManyGapBytes
-                    && items[j].Position + items[j].Length - start <= ReadManyRunBytes)
-                {
-                    end = items[j].Position + items[j].Length;
-                    j++;
-                }
-
+                var j = ReadRuns.End(items, i, ReadManyGapBytes, ReadManyRunBytes, out var end);
                 ReadRun(queue, items[i..j], start, (int)(end - start), state, found);
                 i = j;
             }

@@ -6,6 +6,8 @@ public sealed record StoreOptions
 {
     public const long DefaultSegmentSizeBytes = 1L << 30;
 
+    public const long DefaultPageCacheLogBytes = 256L * 1024 * 1024;
+
     /// <summary>Where the files live. Defaults to the real file system under <see cref="Directory"/>.</summary>
     public IStorageDevice? Device { get; init; }
 
@@ -67,7 +69,7 @@ public sealed record StoreOptions
             : value;
     }
 
-    private readonly long? _pageCacheLogBytes = 256L * 1024 * 1024;
+    private readonly long? _pageCacheLogBytes = DefaultPageCacheLogBytes;
 
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 
 namespace Holdfast.Storage.Log;
 
@@ -27,13 +28,14 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
             candidates = Candidates(segments, options);
         }
 
+        var live = LiveRecords(candidates);
         var pending = new List<Task>();
         long copied = 0;
-        foreach (var segment in candidates)
+        for (var i = 0; i < candidates.Count; i++)
         {
             try
             {
-                Relocate(segment, pending, ref copied);
+                copied += Relocate(candidates[i], CollectionsMarshal.AsSpan(live[i]), pending);
             }
             catch (ObjectDisposedException)
             {
@@ -50,25 +52,18 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
     /// <see cref="RunGapBytes"/> of each other in one read): a candidate is mostly dead by definition, and a scan
     /// of all of it read, checked and then skipped the dead majority, from the disk when the page cache had let it go.
     /// A record that fails its check is left where it is, as a scan would skip it: its entries keep pointing at it,
-    /// so the segment stays, and a reader writes the message off when it meets it.
+    /// so the segment stays, and a reader writes the message off when it meets it. Returns the records copied.
     /// </summary>
-    private void Relocate(Segment segment, List<Task> pending, ref long copied)
+    private long Relocate(Segment segment, ReadOnlySpan<(long Position, int Length, long Seq)> live, List<Task> pending)
     {
-        var live = LiveRecords(segment);
+        long copied = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(RunBytes);
         try
         {
-            for (var i = 0; i < live.Count;)
+            for (var i = 0; i < live.Length;)
             {
                 var start = live[i].Position;
-                var end = start + live[i].Length;
-                var j = i + 1;
-                while (j < live.Count && live[j].Position - end <= RunGapBytes && live[j].Position + live[j].Length - start <= RunBytes)
-                {
-                    end = Math.Max(end, live[j].Position + live[j].Length);
-                    j++;
-                }
-
+                var j = ReadRuns.End(live, i, RunGapBytes, RunBytes, out var end);
                 var length = (int)(end - start);
                 if (buffer.Length < length)
                 {
@@ -81,7 +76,7 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
                 {
                     for (var k = i; k < j; k++)
                     {
-                        var (position, recordLength) = live[k];
+                        var (position, recordLength, _) = live[k];
                         copied += RelocateRecord(run.Slice((int)(position - start), recordLength), position, pending);
                     }
                 }
@@ -93,16 +88,26 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+
+        return copied;
     }
 
     private const int RunGapBytes = 16 * 1024;
-    private const int EntriesPerSlice = 64 * 1024;
     private const int RunBytes = 1 << 20;
+    private const int EntriesPerSlice = 64 * 1024;
 
-    /// <summary>The distinct records in <paramref name="segment"/> that some live entry points at, in log order.</summary>
-    private List<(long Position, int Length)> LiveRecords(Segment segment)
+    /// <summary>
+    /// For each candidate (in log order, as <see cref="Candidates"/> lists them), the distinct records in it that some
+    /// live entry points at, sorted by position (the third field is unused). One walk serves every candidate.
+    /// </summary>
+    private List<List<(long Position, int Length, long Seq)>> LiveRecords(List<Segment> candidates)
     {
-        var live = new List<(long Position, int Length)>();
+        var live = candidates.ConvertAll(_ => new List<(long Position, int Length, long Seq)>());
+        if (candidates.Count == 0)
+        {
+            return live;
+        }
+
         List<StoredQueue> queues;
         lock (gate)
         {
@@ -124,13 +129,12 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
                         break;
                     }
 
-                    var end = segment.EndPosition;
                     for (var last = Math.Min(window.Next, seq + EntriesPerSlice); seq < last; seq++)
                     {
                         ref var entry = ref window[seq];
-                        if (entry.IsLive && entry.Position >= segment.BasePosition && entry.Position < end)
+                        if (entry.IsLive && CandidateHolding(candidates, entry.Position) is var at and >= 0)
                         {
-                            live.Add((entry.Position, entry.Length));
+                            live[at].Add((entry.Position, entry.Length, 0));
                         }
                     }
                 }
@@ -138,18 +142,42 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
         }
 
         // A message routed to several queues is one record.
-        live.Sort(static (a, b) => a.Position.CompareTo(b.Position));
-        var distinct = 0;
-        for (var i = 0; i < live.Count; i++)
+        foreach (var records in live)
         {
-            if (distinct == 0 || live[i].Position != live[distinct - 1].Position)
+            records.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+            var distinct = 0;
+            for (var i = 0; i < records.Count; i++)
             {
-                live[distinct++] = live[i];
+                if (distinct == 0 || records[i].Position != records[distinct - 1].Position)
+                {
+                    records[distinct++] = records[i];
+                }
+            }
+
+            records.RemoveRange(distinct, records.Count - distinct);
+        }
+
+        return live;
+    }
+
+    /// <summary>The index of the candidate whose bytes hold <paramref name="position"/>, or -1. Candidates are closed: their ends are fixed.</summary>
+    private static int CandidateHolding(List<Segment> candidates, long position)
+    {
+        int lo = 0, hi = candidates.Count - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (candidates[mid].BasePosition <= position)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
             }
         }
 
-        live.RemoveRange(distinct, live.Count - distinct);
-        return live;
+        return hi >= 0 && position < candidates[hi].EndPosition ? hi : -1;
     }
 
     /// <summary>Appends a relocated copy of one message record for the entries that still point at it; 1 when it did.</summary>

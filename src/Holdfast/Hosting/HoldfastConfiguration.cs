@@ -59,7 +59,7 @@ internal static class HoldfastConfiguration
                 SpareSegmentFiles = (int)Number(configuration, "Storage:SpareSegmentFiles", 2, 0, 64),
                 PageCacheLogBytes = configuration["Storage:PageCacheLogBytes"] is "off"
                     ? null
-                    : Number(configuration, "Storage:PageCacheLogBytes", new StoreOptions().PageCacheLogBytes!.Value, 0, long.MaxValue),
+                    : Number(configuration, "Storage:PageCacheLogBytes", StoreOptions.DefaultPageCacheLogBytes, 0, long.MaxValue),
             },
             AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
             AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),
