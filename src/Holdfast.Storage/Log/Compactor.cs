@@ -163,21 +163,8 @@ internal sealed class Compactor(MessageStore store, SegmentCatalog segments, obj
     /// <summary>The index of the candidate whose bytes hold <paramref name="position"/>, or -1. Candidates are closed: their ends are fixed.</summary>
     private static int CandidateHolding(List<Segment> candidates, long position)
     {
-        int lo = 0, hi = candidates.Count - 1;
-        while (lo <= hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (candidates[mid].BasePosition <= position)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
-
-        return hi >= 0 && position < candidates[hi].EndPosition ? hi : -1;
+        var at = SegmentCatalog.LastStartingAtOrBefore(candidates, position);
+        return at >= 0 && position < candidates[at].EndPosition ? at : -1;
     }
 
     /// <summary>Appends a relocated copy of one message record for the entries that still point at it; 1 when it did.</summary>

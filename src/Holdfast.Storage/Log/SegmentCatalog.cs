@@ -48,13 +48,16 @@ internal sealed class SegmentCatalog
         return at + 1 < _segments.Count ? _segments[at + 1] : null;
     }
 
-    private int LastStartingAtOrBefore(long position)
+    private int LastStartingAtOrBefore(long position) => LastStartingAtOrBefore(_segments, position);
+
+    /// <summary>In segments sorted by base position, the index of the last one starting at or before <paramref name="position"/>; -1 when none does.</summary>
+    public static int LastStartingAtOrBefore(IReadOnlyList<Segment> segments, long position)
     {
-        int lo = 0, hi = _segments.Count - 1;
+        int lo = 0, hi = segments.Count - 1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (_segments[mid].BasePosition <= position)
+            if (segments[mid].BasePosition <= position)
             {
                 lo = mid + 1;
             }
