@@ -40,6 +40,10 @@ internal sealed class DiscardingFile : IStorageFile
     {
     }
 
+    public void StartWriteBack(long offset, long length)
+    {
+    }
+
     public void Dispose()
     {
     }

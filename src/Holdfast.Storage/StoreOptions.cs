@@ -8,6 +8,8 @@ public sealed record StoreOptions
 
     public const long DefaultPageCacheLogBytes = 256L * 1024 * 1024;
 
+    public const long DefaultWriteBehindBytes = 4L * 1024 * 1024;
+
     /// <summary>Where the files live. Defaults to the real file system under <see cref="Directory"/>.</summary>
     public IStorageDevice? Device { get; init; }
 
@@ -70,6 +72,23 @@ public sealed record StoreOptions
     }
 
     private readonly long? _pageCacheLogBytes = DefaultPageCacheLogBytes;
+
+    /// <summary>
+    /// How many bytes the log may have written but not fsynced before the store asks the kernel to start
+    /// writing them to the disk (<c>sync_file_range</c>, advice that makes nothing durable). Without it the kernel
+    /// starts only when gigabytes are dirty, so under <see cref="FlushPolicy.Async"/> or an interval policy the
+    /// next fsync had hundreds of megabytes to write and every append waited for it (docs/benchmarks.md). Null
+    /// leaves writeback to the kernel.
+    /// </summary>
+    public long? WriteBehindBytes
+    {
+        get => _writeBehindBytes;
+        init => _writeBehindBytes = value is <= 0
+            ? throw new ArgumentOutOfRangeException(nameof(WriteBehindBytes), value, "Write-behind needs a positive step; null turns it off.")
+            : value;
+    }
+
+    private readonly long? _writeBehindBytes = DefaultWriteBehindBytes;
 
     /// <summary>Applies to appends that do not name a policy.</summary>
     public FlushPolicy DefaultFlushPolicy { get; init; } = FlushPolicy.Sync;

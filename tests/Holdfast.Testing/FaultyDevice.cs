@@ -37,8 +37,9 @@ namespace Holdfast.Testing;
 /// creates nothing. Space is a high-water mark per file (written or preallocated bytes; truncation
 /// frees what lies past the new end); deleted files free theirs. Raising the capacity frees space.</item>
 /// </list>
-/// Page-cache advice (<see cref="IStorageFile.DropCached"/>) changes nothing the store can read and is only
-/// counted (<see cref="CacheDrops"/>), with the calls that covered unsynced writes apart.
+/// Page-cache advice (<see cref="IStorageFile.DropCached"/>, <see cref="IStorageFile.StartWriteBack"/>) changes
+/// nothing the store can read and nothing a crash keeps; it is only counted (<see cref="CacheDrops"/>,
+/// <see cref="WriteBacks"/>), with the calls that covered unsynced writes apart.
 /// A test can also hold an fsync in progress (<see cref="StallNextFsync"/>) to act while the store waits
 /// on it. A crash disarms fsync faults not yet triggered and ends every stall.
 /// Not modelled: renames across directories (refused, as the device promises none), partial sector
@@ -88,7 +89,10 @@ public sealed class FaultyDevice : IStorageDevice
     public long BytesRead => Locked(static disk => disk.BytesRead);
 
     /// <summary>Page-cache advice the store gave (<see cref="IStorageFile.DropCached"/>), across every file.</summary>
-    public CacheDrops CacheDrops => Locked(static disk => disk.CacheDrops);
+    public CacheAdvice CacheDrops => Locked(static disk => disk.CacheDrops);
+
+    /// <summary>Advice the store gave to start writing dirty bytes back (<see cref="IStorageFile.StartWriteBack"/>), across every file.</summary>
+    public CacheAdvice WriteBacks => Locked(static disk => disk.WriteBacks);
 
     /// <summary>Writes and preallocations refused for want of space.</summary>
     public long DiskFullErrors => Locked(static disk => disk.DiskFullErrors);

@@ -38,7 +38,9 @@ internal sealed class FaultyDisk(long capacityBytes)
 
     public long Crashes { get; private set; }
 
-    public CacheDrops CacheDrops { get; private set; }
+    public CacheAdvice CacheDrops { get; private set; }
+
+    public CacheAdvice WriteBacks { get; private set; }
 
     public long BytesRead { get; private set; }
 
@@ -344,9 +346,10 @@ internal sealed class FaultyDisk(long capacityBytes)
 
     /// <summary>
     /// Page-cache advice changes no byte, so the double only counts it, and counts apart the advice that
-    /// covered writes not yet fsynced: a kernel keeps dirty pages, so such advice frees nothing there.
+    /// covered writes not yet fsynced: a kernel keeps dirty pages, so drop advice frees nothing there, while
+    /// write-back advice is only worth giving there.
     /// </summary>
-    public void DropCached(FaultyFile file, FaultyInode inode, long offset, long length)
+    public void Advise(FaultyFile file, FaultyInode inode, long offset, long length, bool writeBack)
     {
         lock (_gate)
         {
@@ -356,7 +359,16 @@ internal sealed class FaultyDisk(long capacityBytes)
             }
 
             var overUnsynced = inode.Unsynced.Exists(w => w.NewLength is null && w.Offset < offset + length && offset < w.Offset + w.Length);
-            CacheDrops = new CacheDrops(CacheDrops.Calls + 1, CacheDrops.Bytes + length, CacheDrops.OverUnsyncedWrites + (overUnsynced ? 1 : 0));
+            var counted = writeBack ? WriteBacks : CacheDrops;
+            counted = new CacheAdvice(counted.Calls + 1, counted.Bytes + length, counted.OverUnsyncedWrites + (overUnsynced ? 1 : 0));
+            if (writeBack)
+            {
+                WriteBacks = counted;
+            }
+            else
+            {
+                CacheDrops = counted;
+            }
         }
     }
 

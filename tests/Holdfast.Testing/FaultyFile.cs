@@ -45,7 +45,9 @@ internal sealed class FaultyFile(FaultyDisk disk, FaultyInode inode, string path
 
     public void SetLength(long length) => disk.SetLength(this, inode, length);
 
-    public void DropCached(long offset, long length) => disk.DropCached(this, inode, offset, length);
+    public void DropCached(long offset, long length) => disk.Advise(this, inode, offset, length, writeBack: false);
+
+    public void StartWriteBack(long offset, long length) => disk.Advise(this, inode, offset, length, writeBack: true);
 
     public void Dispose() => _disposed = true;
 

@@ -85,6 +85,7 @@ internal static class BaselineFsync
                 AllocBytesPerRecord = records == 0 ? 0 : Math.Round((after.AllocatedBytes - before.AllocatedBytes) / (double)records, 1),
                 Gen0Collections = after.Gen0 - before.Gen0,
                 Gen2Collections = after.Gen2 - before.Gen2,
+                LockContentionsPerRecord = after.LockContentionsPerRecordSince(before, records),
                 SyncCall = NativeSync.CallName,
                 Directory = directory,
             };

@@ -43,6 +43,9 @@ internal sealed record StorageResult
 
     public required int Gen2Collections { get; init; }
 
+    /// <summary>Times a thread found a monitor held and had to wait for it, per record: how much the appenders and the writer queue on the store's lock.</summary>
+    public required double LockContentionsPerRecord { get; init; }
+
     /// <summary>The call that makes a write durable: the engine and the baseline both use fdatasync on Linux.</summary>
     public required string SyncCall { get; init; }
 

@@ -45,5 +45,7 @@ internal sealed class FileSystemFile(string path, SafeFileHandle handle) : IStor
 
     public void DropCached(long offset, long length) => LinuxFileCalls.DropCached(handle, offset, length);
 
+    public void StartWriteBack(long offset, long length) => LinuxFileCalls.StartWriteBack(handle, offset, length);
+
     public void Dispose() => handle.Dispose();
 }

@@ -24,4 +24,12 @@ public interface IStorageFile : IDisposable
     /// keeps them. Best effort: no error is reported, and a closed file ignores it.
     /// </summary>
     void DropCached(long offset, long length);
+
+    /// <summary>
+    /// Advice that a written byte range will be flushed soon: the platform may start writing it to the disk now
+    /// (<c>sync_file_range(SYNC_FILE_RANGE_WRITE)</c>), so that the flush has less left to wait for. Makes nothing
+    /// durable and never changes what a read returns or what a later <see cref="Flush"/> reports. Best effort: no
+    /// error is reported, and a closed file ignores it.
+    /// </summary>
+    void StartWriteBack(long offset, long length);
 }

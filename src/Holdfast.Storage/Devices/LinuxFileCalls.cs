@@ -6,13 +6,14 @@ namespace Holdfast.Storage.Devices;
 /// <summary>
 /// The file calls .NET does not expose: fsync on a directory (so a new or deleted file's name survives
 /// a crash), fdatasync (a segment's data without an inode timestamp write per flush), and the advice
-/// that lets the kernel free the page cache behind the log.
+/// that starts writeback behind the log and frees the page cache behind it.
 /// </summary>
 internal static partial class LinuxFileCalls
 {
     private const int ReadOnly = 0;
     private const int Directory = 0x10000; // O_DIRECTORY on Linux
     private const int DontNeed = 4; // POSIX_FADV_DONTNEED on Linux
+    private const uint SyncFileRangeWrite = 2; // SYNC_FILE_RANGE_WRITE
 
     public static void Sync(string directory)
     {
@@ -68,7 +69,18 @@ internal static partial class LinuxFileCalls
     }
 
     /// <summary>posix_fadvise(POSIX_FADV_DONTNEED): advice, so its result is ignored, as is a handle closed meanwhile.</summary>
-    public static void DropCached(SafeFileHandle handle, long offset, long length)
+    public static void DropCached(SafeFileHandle handle, long offset, long length) => Advise(handle, offset, length, writeBack: false);
+
+    /// <summary>
+    /// sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of the range's dirty pages and returns without
+    /// waiting for it. Advice like <see cref="DropCached"/>: it makes nothing durable (no flush of the device's
+    /// cache, no metadata), so only an fsync may confirm anything. Without the wait flags the call never reads or
+    /// advances the file's writeback error state, so an I/O error in this writeback is still reported by the
+    /// next fsync on the same descriptor, as failures that stick need.
+    /// </summary>
+    public static void StartWriteBack(SafeFileHandle handle, long offset, long length) => Advise(handle, offset, length, writeBack: true);
+
+    private static void Advise(SafeFileHandle handle, long offset, long length, bool writeBack)
     {
         if (!OperatingSystem.IsLinux() || length <= 0)
         {
@@ -79,11 +91,12 @@ internal static partial class LinuxFileCalls
         try
         {
             handle.DangerousAddRef(ref added);
-            _ = FAdvise((int)handle.DangerousGetHandle(), offset, length, DontNeed);
+            var fd = (int)handle.DangerousGetHandle();
+            _ = writeBack ? SyncFileRange(fd, offset, length, SyncFileRangeWrite) : FAdvise(fd, offset, length, DontNeed);
         }
         catch (ObjectDisposedException)
         {
-            // A segment deleted or recycled since the range was chosen: nothing of it is worth keeping.
+            // A segment deleted or recycled since the range was chosen: nothing of it is worth advice.
         }
         finally
         {
@@ -105,6 +118,9 @@ internal static partial class LinuxFileCalls
 
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]
     private static partial int FAdvise(int fd, long offset, long length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range")]
+    private static partial int SyncFileRange(int fd, long offset, long length, uint flags);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);

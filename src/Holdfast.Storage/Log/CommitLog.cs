@@ -23,12 +23,9 @@ namespace Holdfast.Storage.Log;
 /// before a roll, a checkpoint or a cut-back.
 /// </para>
 /// <para>
-/// The page cache behind the log. After an fsync the log's bytes more than
-/// <see cref="StoreOptions.PageCacheLogBytes"/> behind it are dropped from the kernel's page cache
-/// (on the checkpointer thread, <see cref="DropCachedUpTo"/>), so the pages freed are the ones the next writes are copied into.
-/// Left alone, the cache takes a never-used page for every 4 KiB the log writes until memory is full; on a
-/// virtual machine whose host backs guest memory lazily, the first touch of each such page costs a fault
-/// in the host, and copying a batch into the cache became the writer's bottleneck.
+/// The page cache. The writer tells <see cref="LogPageCache"/> how far it has written and every fsync how far it
+/// synced; on its own thread that starts the kernel's writeback behind the writer and drops from the cache what
+/// lies far behind the last fsync.
 /// </para>
 /// <para>
 /// Failures stick. A failed fsync (or any I/O error other than a full disk) fails the batch, everything
@@ -65,7 +62,6 @@ internal sealed class CommitLog : IDisposable
     // The checkpoint thread's hand-off (under _checkpointSignal), and its own monitor for the same
     // reason as the syncer's. _checkpointBusy (under _gate) is true from a checkpoint's snapshot until
     // it is written or given up: one at a time, so the next snapshot knows what the last one wrote.
-    // Between checkpoints the same thread drops the page cache behind the log (_cacheDropTo).
     private readonly Thread _checkpointer;
     private readonly object _checkpointSignal = new();
     private (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests)? _checkpointJob;
@@ -116,14 +112,7 @@ internal sealed class CommitLog : IDisposable
     private int _lastSyncCohort;
     private long _lastSyncTicks;
 
-    // Log position below which the page cache has been dropped (or was never worth dropping); checkpointer thread.
-    private long _cacheDroppedEnd;
-
-    // Where the checkpointer is asked to drop the page cache up to; under _checkpointSignal.
-    private long _cacheDropTo;
-
-    // Advice is given in steps at least this long: one call frees many pages, and small fsyncs cost no call each.
-    private const long DropCacheStepBytes = 4L * 1024 * 1024;
+    private readonly LogPageCache _pageCache;
 
     public CommitLog(IStorageDevice device, StoreOptions options, SegmentCatalog segments, SpareSegments spares, ILogApplier applier, object gate, long endPosition, long lastCheckpoint)
     {
@@ -133,7 +122,7 @@ internal sealed class CommitLog : IDisposable
         _segments = segments;
         _applier = applier;
         _gate = gate;
-        _reservedEnd = _writtenEnd = _syncedEnd = _cacheDroppedEnd = _cacheDropTo = endPosition;
+        _reservedEnd = _writtenEnd = _syncedEnd = endPosition;
         _lastCheckpoint = lastCheckpoint;
         _writeSegment = segments.Last;
         _currentSegmentBase = _writeSegment?.BasePosition ?? endPosition;
@@ -142,6 +131,7 @@ internal sealed class CommitLog : IDisposable
         _writer = new Thread(RunWriter) { IsBackground = true, Name = "holdfast-log-writer" };
         _syncer = new Thread(RunSyncer) { IsBackground = true, Name = "holdfast-log-syncer" };
         _checkpointer = new Thread(RunCheckpointer) { IsBackground = true, Name = "holdfast-checkpointer" };
+        _pageCache = new LogPageCache(options, segments, gate, endPosition);
         _syncer.Start();
         _checkpointer.Start();
         _writer.Start();
@@ -336,6 +326,7 @@ internal sealed class CommitLog : IDisposable
         }
 
         _syncer.Join();
+        _pageCache.Dispose();
     }
 
     private void RunWriter()
@@ -461,6 +452,7 @@ internal sealed class CommitLog : IDisposable
                 _writtenWaiters.Clear();
 
                 _unsyncedBytes += batch.EndPosition - batch.StartPosition;
+                _pageCache.Written(batch.EndPosition);
                 _syncDeadline = Math.Min(_syncDeadline, batch.IntervalDeadlineTimestamp);
                 _intervalBytes = Math.Min(_intervalBytes, batch.IntervalBytes);
             }
@@ -868,70 +860,8 @@ internal sealed class CommitLog : IDisposable
         }
 
         AppendWaiter.CompleteAll(taken);
-        RequestCacheDrop(target);
+        _pageCache.Synced(target);
         return taken.Length;
-    }
-
-    /// <summary>
-    /// Asks the checkpointer thread to drop from the page cache the log's bytes more than
-    /// <see cref="StoreOptions.PageCacheLogBytes"/> behind <paramref name="syncedEnd"/>, which an fsync just made
-    /// durable. Not on this thread: advice on 4 MiB takes a couple of milliseconds, which on the writer or the
-    /// syncer would hold up the next batch or fsync.
-    /// </summary>
-    private void RequestCacheDrop(long syncedEnd)
-    {
-        if (_options.PageCacheLogBytes is not { } keep)
-        {
-            return;
-        }
-
-        var to = syncedEnd - keep;
-        if (to - Volatile.Read(ref _cacheDroppedEnd) < DropCacheStepBytes)
-        {
-            return;
-        }
-
-        lock (_checkpointSignal)
-        {
-            if (to > _cacheDropTo)
-            {
-                _cacheDropTo = to;
-                Monitor.Pulse(_checkpointSignal);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Checkpointer thread: drops the page cache of the log up to <paramref name="to"/>, fsynced bytes only: the
-    /// kernel frees clean pages and keeps dirty ones, so advice ahead of an fsync would free nothing. Readers of
-    /// older records (a deep queue, a redelivery, compaction) read them from the disk again, with read-ahead.
-    /// </summary>
-    private void DropCachedUpTo(long to)
-    {
-        var from = _cacheDroppedEnd;
-        Volatile.Write(ref _cacheDroppedEnd, Math.Max(from, to));
-        while (from < to)
-        {
-            IStorageFile file;
-            long offset;
-            long length;
-            lock (_gate)
-            {
-                var segment = _segments.FirstEndingAfter(from);
-                if (segment is null || segment.BasePosition >= to)
-                {
-                    return;
-                }
-
-                var start = Math.Max(from, segment.BasePosition);
-                var end = Math.Min(to, segment.EndPosition);
-                (file, offset, length) = (segment.File, start - segment.BasePosition, end - start);
-                from = end;
-            }
-
-            // Outside the lock: freeing a thousand pages takes a while, and appenders and readers need the lock.
-            file.DropCached(offset, length);
-        }
     }
 
     /// <summary>Writer thread only: an fsync covering everything written so far is done or on its way, so no interval sync is owed.</summary>
@@ -1010,10 +940,9 @@ internal sealed class CommitLog : IDisposable
         while (true)
         {
             (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests)? job;
-            long dropTo;
             lock (_checkpointSignal)
             {
-                while (_checkpointJob is null && _cacheDropTo <= _cacheDroppedEnd && !_checkpointerStopping)
+                while (_checkpointJob is null && !_checkpointerStopping)
                 {
                     Monitor.Wait(_checkpointSignal);
                 }
@@ -1025,17 +954,11 @@ internal sealed class CommitLog : IDisposable
 
                 job = _checkpointJob;
                 _checkpointJob = null;
-                dropTo = _cacheDropTo;
             }
 
             if (job is { } checkpoint)
             {
                 WriteCheckpoint(checkpoint.Prepared, checkpoint.Requests);
-            }
-
-            if (dropTo > _cacheDroppedEnd)
-            {
-                DropCachedUpTo(dropTo);
             }
         }
     }

@@ -8,9 +8,10 @@ using RabbitMQ.Client;
 namespace Holdfast.Conformance.Tests.Hosting;
 
 /// <summary>
-/// The commit log's segment size, how many dead segment files are kept for reuse and how much of the log stays in the
-/// page cache (<c>Storage:SegmentSizeBytes</c>, <c>Storage:SpareSegmentFiles</c>, <c>Storage:PageCacheLogBytes</c>)
-/// reach the store, and a bad value is refused by name.
+/// The commit log's segment size, how many dead segment files are kept for reuse, how much of the log stays in the
+/// page cache and how far it is written ahead of an fsync before writeback starts (<c>Storage:SegmentSizeBytes</c>,
+/// <c>Storage:SpareSegmentFiles</c>, <c>Storage:PageCacheLogBytes</c>, <c>Storage:WriteBehindBytes</c>) reach the
+/// store, and a bad value is refused by name.
 /// </summary>
 public sealed class StorageConfigurationTests : IDisposable
 {
@@ -26,6 +27,7 @@ public sealed class StorageConfigurationTests : IDisposable
         Assert.Equal(StoreOptions.DefaultSegmentSizeBytes, options.Store.SegmentSizeBytes);
         Assert.Equal(2, options.Store.SpareSegmentFiles);
         Assert.Equal(256L << 20, options.Store.PageCacheLogBytes);
+        Assert.Equal(4L << 20, options.Store.WriteBehindBytes);
     }
 
     [Theory]
@@ -40,11 +42,23 @@ public sealed class StorageConfigurationTests : IDisposable
     }
 
     [Theory]
+    [InlineData("off", null)]
+    [InlineData("65536", 65536L)]
+    public void Write_behind_is_a_step_or_off(string value, long? expected)
+    {
+        var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { ["Storage:WriteBehindBytes"] = value });
+
+        Assert.Equal(expected, HoldfastConfiguration.ToServerOptions(configuration).Store.WriteBehindBytes);
+    }
+
+    [Theory]
     [InlineData("Storage:SegmentSizeBytes", "1000")]
     [InlineData("Storage:SegmentSizeBytes", "big")]
     [InlineData("Storage:SpareSegmentFiles", "-1")]
     [InlineData("Storage:PageCacheLogBytes", "-1")]
     [InlineData("Storage:PageCacheLogBytes", "none")]
+    [InlineData("Storage:WriteBehindBytes", "0")]
+    [InlineData("Storage:WriteBehindBytes", "4095")]
     public void A_setting_out_of_range_is_refused_by_name(string key, string value)
     {
         var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { [key] = value });

@@ -103,6 +103,8 @@ public sealed class SegmentFileDeletionTests
 
         public void DropCached(long offset, long length) => inner.DropCached(offset, length);
 
+        public void StartWriteBack(long offset, long length) => inner.StartWriteBack(offset, length);
+
         public void Dispose()
         {
             calls.Add("close");
