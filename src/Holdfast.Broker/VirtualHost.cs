@@ -25,8 +25,6 @@ namespace Holdfast.Broker;
 /// </remarks>
 public sealed class VirtualHost : IDisposable, IQueueHost
 {
-    private const int LargeMessageBytes = 1 << 20;
-
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private readonly MessageStore _store;
     private readonly MessageMemory _memory;
@@ -431,9 +429,10 @@ public sealed class VirtualHost : IDisposable, IQueueHost
         Span<long> seqs = default;
         if (stored.Count > 0)
         {
-            var encoded = message.Body.Length > LargeMessageBytes ? new ArrayBufferWriter<byte>(message.Body.Length + 1024) : scratch.Encoded;
+            // The head is encoded, the body goes into the record straight from where it was assembled.
+            var encoded = scratch.Encoded;
             encoded.ResetWrittenCount();
-            StoredMessageFormat.Write(message, encoded, arrivedAtMs);
+            StoredMessageFormat.WriteHead(message, encoded, arrivedAtMs);
             seqs = scratch.Seqs(stored.Count);
             try
             {
@@ -441,12 +440,12 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 var policy = durable ? null : FlushPolicy.Async;
                 if (from is { Index: { } sourceIndex } source)
                 {
-                    write = _store.AppendMovingAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, sourceIndex, source.Seq, policy);
+                    write = _store.AppendMovingAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, message.Body.Span, seqs, sourceIndex, source.Seq, policy);
                     scratch.SourceAcked = seqs.IndexOfAnyExcept(-1L) >= 0;
                 }
                 else
                 {
-                    write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, seqs, policy);
+                    write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, message.Body.Span, seqs, policy);
                 }
             }
             catch (ArgumentException ex)

@@ -198,7 +198,16 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     /// queue deleted meanwhile) before this returns; the task completes at the policy's point.
     /// </summary>
     public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs = default, FlushPolicy? policy = null) =>
-        Append(queues, payload, assignedSeqs, policy, source: null, sourceSeq: -1);
+        Append(queues, payload, default, assignedSeqs, policy, source: null, sourceSeq: -1);
+
+    /// <summary>
+    /// As <see cref="AppendAsync(ReadOnlySpan{StoredQueue}, ReadOnlySpan{byte}, Span{long}, FlushPolicy?)"/>, for a
+    /// payload held in two parts: it is stored as one, <paramref name="payloadHead"/> then
+    /// <paramref name="payloadTail"/>, and read back as one. A caller that encodes a small head for a large body it
+    /// already holds saves copying the body into the head's buffer first.
+    /// </summary>
+    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy = null) =>
+        Append(queues, payloadHead, payloadTail, assignedSeqs, policy, source: null, sourceSeq: -1);
 
     /// <summary>
     /// Moves a message: appends it for <paramref name="queues"/> and acks message
@@ -211,11 +220,20 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentOutOfRangeException.ThrowIfNegative(sourceSeq);
-        return Append(queues, payload, assignedSeqs, policy, source, sourceSeq);
+        return Append(queues, payload, default, assignedSeqs, policy, source, sourceSeq);
     }
 
-    private ValueTask Append(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs, FlushPolicy? policy, StoredQueue? source, long sourceSeq)
+    /// <summary>As <see cref="AppendMovingAsync(ReadOnlySpan{StoredQueue}, ReadOnlySpan{byte}, Span{long}, StoredQueue, long, FlushPolicy?)"/>, for a payload held in two parts (see the two-part <c>AppendAsync</c>).</summary>
+    public ValueTask AppendMovingAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, StoredQueue source, long sourceSeq, FlushPolicy? policy = null)
     {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfNegative(sourceSeq);
+        return Append(queues, payloadHead, payloadTail, assignedSeqs, policy, source, sourceSeq);
+    }
+
+    private ValueTask Append(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy, StoredQueue? source, long sourceSeq)
+    {
+        var bodyLength = payloadHead.Length + payloadTail.Length;
         if (!assignedSeqs.IsEmpty && assignedSeqs.Length < queues.Length)
         {
             throw new ArgumentException("assignedSeqs must have room for one sequence number per queue.", nameof(assignedSeqs));
@@ -241,10 +259,10 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
 
             // A source in a queue being deleted is acked by the deletion; with no target, nothing moves.
             var acksSource = source is not null && live > 0 && Accepts(source);
-            var payloadLength = MessagePayload.Size(live, payload.Length, acksSource);
+            var payloadLength = MessagePayload.Size(live, bodyLength, acksSource);
             if (payloadLength > _options.MaxRecordPayloadBytes)
             {
-                throw new ArgumentException($"The message is {payload.Length} bytes; the store's limit is {_options.MaxRecordPayloadBytes - MessagePayload.Size(live, 0, acksSource)}.", nameof(payload));
+                throw new ArgumentException($"The message is {bodyLength} bytes; the store's limit is {_options.MaxRecordPayloadBytes - MessagePayload.Size(live, 0, acksSource)}.", nameof(payloadHead));
             }
 
             Span<byte> destination;
@@ -280,7 +298,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
                 MessagePayload.WriteSource(destination, live, source!.Id, sourceSeq);
             }
 
-            payload.CopyTo(destination[MessagePayload.BodyOffset(live, acksSource)..]);
+            var body = destination[MessagePayload.BodyOffset(live, acksSource)..];
+            payloadHead.CopyTo(body);
+            payloadTail.CopyTo(body[payloadHead.Length..]);
             return _log.CommitRecord(RecordType.Message, acksSource ? RecordFlags.AcksSource : RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
         }
     }

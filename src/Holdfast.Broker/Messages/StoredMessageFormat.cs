@@ -32,6 +32,17 @@ public static class StoredMessageFormat
 
     public static void Write(BrokerMessage message, IBufferWriter<byte> output, long arrivedAtMs)
     {
+        WriteHead(message, output, arrivedAtMs);
+        new Writer(output).Bytes(message.Body.Span);
+    }
+
+    /// <summary>
+    /// Writes everything of the stored form but the body's bytes, up to and including the body's length: the
+    /// stored form is this followed by <see cref="BrokerMessage.Body"/>, so a caller that can write the two parts
+    /// side by side need not copy the body into <paramref name="output"/>.
+    /// </summary>
+    public static void WriteHead(BrokerMessage message, IBufferWriter<byte> output, long arrivedAtMs)
+    {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(output);
         var writer = new Writer(output);
@@ -75,7 +86,6 @@ public static class StoredMessageFormat
         }
 
         writer.U32((uint)message.Body.Length);
-        writer.Bytes(message.Body.Span);
     }
 
     public static BrokerMessage Read(ReadOnlyMemory<byte> stored) => Read(stored, out _);

@@ -19,6 +19,7 @@ internal sealed class PublishScratch
     /// <summary>Per target, the index its copy goes to (null: memory only).</summary>
     public List<StoredQueue?> Indexes { get; } = [];
 
+    /// <summary>The stored head of the message being published (everything but its body's bytes).</summary>
     public ArrayBufferWriter<byte> Encoded { get; } = new(256);
 
     /// <summary>Whether the last publish with a <see cref="MovedFrom"/> acks its source in the store itself, once written.</summary>
