@@ -63,6 +63,9 @@ internal sealed class HoldfastServer : IAsyncDisposable
     /// <summary>What the start's import of <see cref="HoldfastServerOptions.DefinitionsFile"/> did; null when there was none.</summary>
     public DefinitionsImportReport? Definitions { get; private init; }
 
+    /// <summary>The pools Kestrel's connections receive into and send from.</summary>
+    public ConnectionBufferPool.Factory ConnectionBuffers { get; private init; } = new();
+
     public static async Task<HoldfastServer> StartAsync(HoldfastServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -115,6 +118,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
                 alarms: alarms);
             ListenOptions? amqpListener = null;
             ListenOptions? amqpsListener = null;
+            var connectionBuffers = new ConnectionBufferPool.Factory();
             var host = new HostBuilder()
                 .ConfigureServices(services =>
                 {
@@ -147,6 +151,8 @@ internal sealed class HoldfastServer : IAsyncDisposable
                         }
                     })
                     .Configure(_ => { }))
+                // After Kestrel's own registration, which it replaces: Kestrel asks the services for the factory of its pools.
+                .ConfigureServices(services => services.Replace(ServiceDescriptor.Singleton<IMemoryPoolFactory<byte>>(connectionBuffers)))
                 .Build();
             try
             {
@@ -161,7 +167,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
             // Kestrel writes the bound endpoint back into the listen options, which is how port 0 becomes a number.
             var bound = amqpListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpPort);
             var boundTls = tls is null ? null : amqpsListener?.IPEndPoint ?? new IPEndPoint(options.AmqpBindAddress, options.AmqpsPort!.Value);
-            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms, AmqpsEndPoint = boundTls, Tls = tls, Definitions = definitions };
+            return new HoldfastServer(options, store, broker, amqp, host, bound) { Alarms = alarms, AmqpsEndPoint = boundTls, Tls = tls, Definitions = definitions, ConnectionBuffers = connectionBuffers };
         }
         catch
         {
