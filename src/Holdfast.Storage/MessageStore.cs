@@ -933,10 +933,28 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             }
 
             Interlocked.Increment(ref _corruptSkipped);
-            _options.OnCorruption?.Invoke(new CorruptionReport(entry.Position, entry.Length, $"message {seq} of queue '{queue.Name}' failed its CRC or length check; skipped, never delivered"));
+            ReportCorruption(new CorruptionReport(entry.Position, entry.Length, $"message {seq} of queue '{queue.Name}' failed its CRC or length check; skipped, never delivered"));
             return null;
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Tells <see cref="StoreOptions.OnCorruption"/>, containing what it throws: the record is already written off and
+    /// counted (<see cref="StoreStatistics.CorruptRecordsSkipped"/>), and a reader that called in for the next message
+    /// must get it, not the callback's exception.
+    /// </summary>
+    private void ReportCorruption(CorruptionReport report)
+    {
+        try
+        {
+            _options.OnCorruption?.Invoke(report);
+        }
+#pragma warning disable CA1031 // A caller's callback; its failure must not fail the read that found the damage.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 }

@@ -107,6 +107,6 @@ public sealed record StoreOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
-    /// <summary>Told about every corrupt record found while reading (never delivered).</summary>
+    /// <summary>Told about every corrupt record found while reading (never delivered). What it throws is contained: the read goes on.</summary>
     public Action<CorruptionReport>? OnCorruption { get; init; }
 }

@@ -71,6 +71,28 @@ public sealed class BitFlipTests
     }
 
     [Fact]
+    public async Task A_corruption_callback_that_throws_does_not_fail_the_read_that_found_the_damage()
+    {
+        var device = new FaultyDevice();
+        await using (var store = await MessageStore.OpenAsync(Options(device)))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+            await AppendAsync(store, queue, 0, 10);
+        }
+
+        var (path, offset, _) = LogLayout.MessageRecord(device, 4);
+        device.FlipBit(path, offset + RecordFormat.HeaderSize + 20, 7);
+
+        var calls = 0;
+        await using (var store = await MessageStore.OpenAsync(Options(device) with { OnCorruption = _ => { calls++; throw new InvalidOperationException("the caller's own bug"); } }))
+        {
+            Assert.Equal(Enumerable.Range(0, 10).Where(id => id != 4), ReadAll(store, "q"));
+            Assert.Equal(1, calls);
+            Assert.Equal(1, store.GetStatistics().CorruptRecordsSkipped);
+        }
+    }
+
+    [Fact]
     public async Task A_flipped_bit_in_a_queue_index_entry_is_rebuilt_from_the_log_and_the_repair_is_persisted()
     {
         var device = new FaultyDevice();
