@@ -22,6 +22,20 @@ internal static class TestPayload
         return body;
     }
 
+    /// <summary>
+    /// Appends bodies 0 to <paramref name="count"/> - 1 to <paramref name="queue"/>, sixty-four at a time: group
+    /// commits of many records, and a few hundred writes (and, under <see cref="FlushPolicy.Sync"/>, fsyncs) in all.
+    /// </summary>
+    public static async Task AppendInGroupsAsync(MessageStore store, StoredQueue queue, int count, int length, FlushPolicy policy)
+    {
+        for (var first = 0; first < count; first += 64)
+        {
+            var group = Enumerable.Range(first, Math.Min(64, count - first))
+                .Select(id => store.AppendAsync([queue], Make(id, length), policy: policy).AsTask());
+            await Task.WhenAll(group);
+        }
+    }
+
     /// <summary>The body's id; throws when the body is not one <see cref="Make"/> produced.</summary>
     public static int Id(ReadOnlySpan<byte> body)
     {

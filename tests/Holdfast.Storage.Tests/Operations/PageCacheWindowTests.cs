@@ -19,7 +19,7 @@ public sealed class PageCacheWindowTests
         var device = new FaultyDevice();
         await using var store = await MessageStore.OpenAsync(Options(device, Window));
         var queue = await store.DeclareQueueAsync("q");
-        await AppendAsync(store, queue);
+        await TestPayload.AppendInGroupsAsync(store, queue, Records, RecordBody, FlushPolicy.Sync);
 
         var synced = store.GetStatistics().SyncedEnd;
         var drops = device.CacheDrops;
@@ -39,20 +39,9 @@ public sealed class PageCacheWindowTests
         var device = new FaultyDevice();
         await using var store = await MessageStore.OpenAsync(Options(device, window: null));
         var queue = await store.DeclareQueueAsync("q");
-        await AppendAsync(store, queue);
+        await TestPayload.AppendInGroupsAsync(store, queue, Records, RecordBody, FlushPolicy.Sync);
 
         Assert.Equal(0, device.CacheDrops.Calls);
-    }
-
-    private static async Task AppendAsync(MessageStore store, StoredQueue queue)
-    {
-        // Sixty-four at a time: group commits of many records, and a few hundred fsyncs in all.
-        for (var first = 0; first < Records; first += 64)
-        {
-            var batch = Enumerable.Range(first, Math.Min(64, Records - first))
-                .Select(id => store.AppendAsync([queue], TestPayload.Make(id, RecordBody), policy: FlushPolicy.Sync).AsTask());
-            await Task.WhenAll(batch);
-        }
     }
 
     private static StoreOptions Options(FaultyDevice device, long? window) => new()

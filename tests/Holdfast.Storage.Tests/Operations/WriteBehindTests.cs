@@ -21,7 +21,7 @@ public sealed class WriteBehindTests
         await using var store = await MessageStore.OpenAsync(Options(device, Step));
         var queue = await store.DeclareQueueAsync("q");
         var fsyncsBefore = device.Fsyncs;
-        await AppendAsync(store, queue);
+        await TestPayload.AppendInGroupsAsync(store, queue, Records, RecordBody, FlushPolicy.Async);
         var written = store.GetStatistics().WrittenEnd;
 
         // The advice is given on a thread of its own, shortly after the write that makes a step due.
@@ -41,7 +41,7 @@ public sealed class WriteBehindTests
         var device = new FaultyDevice();
         await using var store = await MessageStore.OpenAsync(Options(device, step: null));
         var queue = await store.DeclareQueueAsync("q");
-        await AppendAsync(store, queue);
+        await TestPayload.AppendInGroupsAsync(store, queue, Records, RecordBody, FlushPolicy.Async);
         await Task.Delay(300); // the other test sees its advice within milliseconds of the write
 
         Assert.Equal(0, device.WriteBacks.Calls);
@@ -56,16 +56,6 @@ public sealed class WriteBehindTests
         }
 
         return device.WriteBacks;
-    }
-
-    private static async Task AppendAsync(MessageStore store, StoredQueue queue)
-    {
-        for (var first = 0; first < Records; first += 64)
-        {
-            var batch = Enumerable.Range(first, Math.Min(64, Records - first))
-                .Select(id => store.AppendAsync([queue], TestPayload.Make(id, RecordBody), policy: FlushPolicy.Async).AsTask());
-            await Task.WhenAll(batch);
-        }
     }
 
     private static StoreOptions Options(FaultyDevice device, long? step) => new()
