@@ -131,9 +131,9 @@ internal sealed class DelayedMessageScheduler : IDisposable
             }
 
             _encoded.ResetWrittenCount();
-            StoredMessageFormat.Write(message, _encoded, now);
+            StoredMessageFormat.WriteHead(message, _encoded, now);
             Span<long> seq = stackalloc long[1];
-            var write = _store.AppendAsync([_index], _encoded.WrittenSpan, seq, message.Properties.IsPersistent ? null : FlushPolicy.Async);
+            var write = _store.AppendAsync([_index], _encoded.WrittenSpan, message.Body.Span, seq, message.Properties.IsPersistent ? null : FlushPolicy.Async);
             _held.Enqueue(new Held(message, seq[0]), (due, _order++));
             ArmLocked();
             return write;

@@ -13,6 +13,22 @@ public sealed class StoredMessageFormatTests
     }
 
     [Fact]
+    public void The_head_followed_by_the_body_is_the_whole_stored_form()
+    {
+        var message = new BrokerMessage("ex", "key", new MessageProperties { ContentType = "text/plain", DeliveryMode = 2 }, "the body"u8.ToArray());
+        var whole = new ArrayBufferWriter<byte>();
+        StoredMessageFormat.Write(message, whole, 1_764_000_000_123);
+        var head = new ArrayBufferWriter<byte>();
+        StoredMessageFormat.WriteHead(message, head, 1_764_000_000_123);
+
+        byte[] joined = [.. head.WrittenSpan, .. message.Body.Span];
+        Assert.Equal(whole.WrittenSpan.ToArray(), joined);
+        var read = StoredMessageFormat.Read(whole.WrittenMemory, out var arrivedAtMs);
+        Assert.Equal("the body"u8.ToArray(), read.Body.ToArray());
+        Assert.Equal(1_764_000_000_123, arrivedAtMs);
+    }
+
+    [Fact]
     public void Every_property_and_header_type_survives_a_round_trip()
     {
         var nested = new MessageHeaders([new("inner", new TextValue("deep")), new("n", 7L)]);
