@@ -216,12 +216,8 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     /// only when at least one target takes the message (some assigned sequence number is not -1);
     /// otherwise it stays, and the caller decides.
     /// </summary>
-    public ValueTask AppendMovingAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs, StoredQueue source, long sourceSeq, FlushPolicy? policy = null)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        ArgumentOutOfRangeException.ThrowIfNegative(sourceSeq);
-        return Append(queues, payload, default, assignedSeqs, policy, source, sourceSeq);
-    }
+    public ValueTask AppendMovingAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payload, Span<long> assignedSeqs, StoredQueue source, long sourceSeq, FlushPolicy? policy = null) =>
+        AppendMovingAsync(queues, payload, default, assignedSeqs, source, sourceSeq, policy);
 
     /// <summary>As <see cref="AppendMovingAsync(ReadOnlySpan{StoredQueue}, ReadOnlySpan{byte}, Span{long}, StoredQueue, long, FlushPolicy?)"/>, for a payload held in two parts (see the two-part <c>AppendAsync</c>).</summary>
     public ValueTask AppendMovingAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, StoredQueue source, long sourceSeq, FlushPolicy? policy = null)

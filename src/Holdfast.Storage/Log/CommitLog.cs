@@ -939,7 +939,7 @@ internal sealed class CommitLog : IDisposable
     {
         while (true)
         {
-            (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests)? job;
+            (IPreparedCheckpoint Prepared, List<TaskCompletionSource> Requests) job;
             lock (_checkpointSignal)
             {
                 while (_checkpointJob is null && !_checkpointerStopping)
@@ -947,19 +947,17 @@ internal sealed class CommitLog : IDisposable
                     Monitor.Wait(_checkpointSignal);
                 }
 
-                if (_checkpointJob is null && _checkpointerStopping)
+                // On close, a job handed over before the stop is still written.
+                if (_checkpointJob is not { } next)
                 {
                     return;
                 }
 
-                job = _checkpointJob;
+                job = next;
                 _checkpointJob = null;
             }
 
-            if (job is { } checkpoint)
-            {
-                WriteCheckpoint(checkpoint.Prepared, checkpoint.Requests);
-            }
+            WriteCheckpoint(job.Prepared, job.Requests);
         }
     }
 
