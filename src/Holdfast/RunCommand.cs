@@ -70,6 +70,11 @@ internal static class RunCommand
 
         var output = Console.Out;
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"holdfast: opening store in {Path.GetFullPath(options.Store.Directory)} (flush policy {options.Store.DefaultFlushPolicy})")).ConfigureAwait(false);
+        if (options.InlineIo)
+        {
+            InlineSocketCompletions.EnableUnlessSet();
+        }
+
         HoldfastServer server;
         try
         {

@@ -16,7 +16,7 @@ namespace Holdfast.Hosting;
 /// Keys (all listed with defaults in docs/configuration.md): <c>DataDir</c>, <c>Flush</c> (sync | interval | async),
 /// <c>Storage:SegmentSizeBytes</c> (1 GiB), <c>Storage:SpareSegmentFiles</c> (2),
 /// <c>Storage:PageCacheLogBytes</c> (256 MiB, or <c>off</c>), <c>Storage:WriteBehindBytes</c> (4 MiB, or <c>off</c>), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
-/// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>,
+/// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>, <c>Amqp:InlineIo</c> (true),
 /// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
 /// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
 /// <c>Alarms:MemoryHighWatermarkBytes</c> (overrides the fraction), <c>Alarms:DiskFreeLimitBytes</c> (50 MB),
@@ -76,6 +76,7 @@ internal static class HoldfastConfiguration
                 FrameMaxBytes = (uint)Number(configuration, "Amqp:FrameMax", defaults.FrameMaxBytes, 4096, int.MaxValue),
                 Heartbeat = TimeSpan.FromSeconds(Number(configuration, "Amqp:HeartbeatSeconds", (long)defaults.Heartbeat.TotalSeconds, 0, ushort.MaxValue)),
             },
+            InlineIo = Boolean(configuration, "Amqp:InlineIo", true),
             ShutdownTimeout = TimeSpan.FromSeconds(Number(configuration, "ShutdownTimeoutSeconds", 5, 1, 3600)),
             Limits = new ResourceLimits
             {
@@ -110,6 +111,17 @@ internal static class HoldfastConfiguration
         }
 
         return value;
+    }
+
+    private static bool Boolean(IConfiguration configuration, string key, bool fallback)
+    {
+        string? text = configuration[key];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return bool.TryParse(text, out bool value) ? value : throw new FormatException($"{key} '{text}' is not true or false.");
     }
 
     private static long Number(IConfiguration configuration, string key, long fallback, long min, long max)

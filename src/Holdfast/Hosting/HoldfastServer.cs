@@ -129,6 +129,7 @@ internal sealed class HoldfastServer : IAsyncDisposable
                     services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
                 })
                 .ConfigureWebHost(web => web
+                    .UseSockets(sockets => sockets.UnsafePreferInlineScheduling = options.InlineIo)
                     .UseKestrel(kestrel =>
                     {
                         kestrel.AddServerHeader = false;
