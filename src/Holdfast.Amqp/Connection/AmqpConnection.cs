@@ -6,6 +6,7 @@ using System.Text;
 using Holdfast.Amqp.Channels;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Framing;
+using Holdfast.Broker.Sessions;
 
 namespace Holdfast.Amqp.Connection;
 
@@ -188,6 +189,9 @@ public sealed class AmqpConnection
     // Channels that accepted a basic.ack since the last frame of another kind (read loop only); see IAmqpChannelHandler.AcksHandled.
     private readonly List<AmqpChannel> _ackRun = [];
 
+    // The read loop's send batch (read loop only): see HandleReadAsync.
+    private readonly SendBatch _sendBatch = new();
+
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
@@ -202,54 +206,100 @@ public sealed class AmqpConnection
         while (_state != ConnectionState.Closed)
         {
             var result = await input.ReadAsync(_abort.Token).ConfigureAwait(false);
-            MarkRead();
-            TakeCloseRequest();
-            await TakeChannelCloseRequestsAsync().ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (_inputDesynchronized)
+            _sendBatch.Begin();
+            try
             {
-                // After a framing error the byte stream has no frame boundaries any more: nothing
-                // in it can be trusted, not even a close-ok. Wait for the peer to hang up, or the deadline.
+                if (!await HandleReadAsync(input, result).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            finally
+            {
+                _sendBatch.End();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One read's frames, inside the connection's <see cref="SendBatch"/>: the replies, confirms and deliveries they set off go
+    /// out together when it ends, on this thread. False when the loop must stop.
+    /// </summary>
+    private async ValueTask<bool> HandleReadAsync(PipeReader input, ReadResult result)
+    {
+        MarkRead();
+        TakeCloseRequest();
+        await OutsideBatchAsync(TakeChannelCloseRequestsAsync()).ConfigureAwait(false);
+        var buffer = result.Buffer;
+        if (_inputDesynchronized)
+        {
+            // After a framing error the byte stream has no frame boundaries any more: nothing
+            // in it can be trusted, not even a close-ok. Wait for the peer to hang up, or the deadline.
+            buffer = buffer.Slice(buffer.End);
+        }
+
+        while (_state != ConnectionState.Closed && !_inputDesynchronized)
+        {
+            var status = TryCutFrame(ref buffer, out var frame, out var error);
+            if (status == FrameReadStatus.NeedMoreData)
+            {
+                break;
+            }
+
+            if (status == FrameReadStatus.Error)
+            {
+                CloseConnection(0, error);
+                _inputDesynchronized = true;
                 buffer = buffer.Slice(buffer.End);
+                break;
             }
 
-            while (_state != ConnectionState.Closed && !_inputDesynchronized)
+            if (_ackRun.Count > 0 && !IsBasicAck(frame))
             {
-                var status = TryCutFrame(ref buffer, out var frame, out var error);
-                if (status == FrameReadStatus.NeedMoreData)
-                {
-                    break;
-                }
-
-                if (status == FrameReadStatus.Error)
-                {
-                    CloseConnection(0, error);
-                    _inputDesynchronized = true;
-                    buffer = buffer.Slice(buffer.End);
-                    break;
-                }
-
-                if (_ackRun.Count > 0 && !IsBasicAck(frame))
-                {
-                    await EndAckRunAsync().ConfigureAwait(false);
-                }
-
-                await HandleFrameAsync(frame).ConfigureAwait(false);
+                await OutsideBatchAsync(EndAckRunAsync()).ConfigureAwait(false);
             }
 
-            await EndAckRunAsync().ConfigureAwait(false);
-            input.AdvanceTo(buffer.Start, result.Buffer.End);
-            if (_outbox.Overflowed)
-            {
-                _closeReason = "the client stopped reading; output limit reached";
-                return;
-            }
+            await OutsideBatchAsync(HandleFrameAsync(frame)).ConfigureAwait(false);
+        }
 
-            if (result.IsCompleted && _state != ConnectionState.Closed)
-            {
-                _closeReason = _state == ConnectionState.Closing ? _closeReason : "client closed the socket without connection.close";
-                return;
-            }
+        await OutsideBatchAsync(EndAckRunAsync()).ConfigureAwait(false);
+        input.AdvanceTo(buffer.Start, result.Buffer.End);
+        if (_outbox.Overflowed)
+        {
+            _closeReason = "the client stopped reading; output limit reached";
+            return false;
+        }
+
+        if (result.IsCompleted && _state != ConnectionState.Closed)
+        {
+            _closeReason = _state == ConnectionState.Closing ? _closeReason : "client closed the socket without connection.close";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Awaits <paramref name="pending"/> with the read's send batch ended: a batch collects the sends of one thread, and
+    /// the code after an await that did not complete at once may run on another. What the batch holds goes out here,
+    /// and it opens again where the code resumes.
+    /// </summary>
+    private async ValueTask OutsideBatchAsync(ValueTask pending)
+    {
+        if (pending.IsCompletedSuccessfully)
+        {
+            pending.GetAwaiter().GetResult();
+            return;
+        }
+
+        _sendBatch.End();
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendBatch.Begin();
         }
     }
 

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Threading.Channels;
 using Holdfast.Amqp.Codec;
 using Holdfast.Amqp.Framing;
+using Holdfast.Broker.Sessions;
 
 namespace Holdfast.Amqp.Connection;
 
@@ -17,15 +18,16 @@ namespace Holdfast.Amqp.Connection;
 /// The pending buffer is bounded: a peer that stops reading while frames pile up is not allowed to
 /// grow it without limit; <see cref="TrySend{TMethod}"/> then fails and the connection is dropped.
 /// </remarks>
-internal sealed class FrameOutbox
+internal sealed class FrameOutbox : IDeferredSend, IThreadPoolWorkItem
 {
     private readonly Lock _gate = new();
     private readonly PipeWriter _output;
     private readonly TimeProvider _time;
     private readonly int _maxPendingBytes;
     private readonly Action? _onOverflow;
+    // Ringing runs the writer loop on the ringing thread; Ring decides which thread that may be.
     private readonly Channel<bool> _doorbell = Channel.CreateBounded<bool>(
-        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true, AllowSynchronousContinuations = true });
 
     private ArrayBufferWriter<byte> _pending = new(1024);
     private ArrayBufferWriter<byte> _writing = new(1024);
@@ -36,6 +38,7 @@ internal sealed class FrameOutbox
     private Action? _drained;
     private bool _connectionClosing;
     private volatile bool _congestionSeen;
+    private int _ringQueued;
 
     /// <param name="onOverflow">Called once, on the thread pool, when the output first exceeds its bound: the owner drops the connection then, not at its next read.</param>
     public FrameOutbox(PipeWriter output, TimeProvider time, int maxPendingBytes, Action? onOverflow = null)
@@ -239,7 +242,7 @@ internal sealed class FrameOutbox
                         }
                     }
 
-                    Ring();
+                    _doorbell.Writer.TryWrite(true);
                 }
             }
         }
@@ -307,5 +310,32 @@ internal sealed class FrameOutbox
         drained?.Invoke();
     }
 
-    private void Ring() => _doorbell.Writer.TryWrite(true);
+    /// <summary>
+    /// Wakes the writer loop. Frames are encoded under locks (this outbox's, a channel's, a queue's), so the loop must
+    /// not run here: inside a <see cref="SendBatch"/> it runs when the batch ends, on the thread that ends it; outside
+    /// one, on a thread-pool item (one at a time, however often the bell rings before it runs).
+    /// </summary>
+    private void Ring()
+    {
+        if (!SendBatch.TryDefer(this))
+        {
+            ((IDeferredSend)this).SendSoon();
+        }
+    }
+
+    void IDeferredSend.SendNow() => _doorbell.Writer.TryWrite(true);
+
+    void IDeferredSend.SendSoon()
+    {
+        if (Interlocked.Exchange(ref _ringQueued, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        Volatile.Write(ref _ringQueued, 0);
+        _doorbell.Writer.TryWrite(true);
+    }
 }

@@ -37,6 +37,20 @@ internal sealed class ConfirmTracker(IChannelEvents events)
 
     private void Flush()
     {
+        // The acks go out once the lock is released, on this thread: the end of a group commit's completion.
+        var batch = SendBatch.OpenOnThisThread();
+        try
+        {
+            FlushUnderLock();
+        }
+        finally
+        {
+            batch?.End();
+        }
+    }
+
+    private void FlushUnderLock()
+    {
         lock (_gate)
         {
             _flushScheduled = false;
