@@ -93,15 +93,7 @@ public sealed class AmqpConnection
     public void RequestClose(ReplyCode code, string reason)
     {
         Interlocked.CompareExchange(ref _requestedClose, new AmqpError(code, reason), null);
-        try
-        {
-            _transport.Input.CancelPendingRead();
-        }
-        catch (InvalidOperationException)
-        {
-            // The input is already completed: the connection is on its way out anyway.
-        }
-
+        WakeReadLoopSoon();
         WakeBlocked();
     }
 
@@ -375,17 +367,30 @@ public sealed class AmqpConnection
     private void RequestChannelClose(ChannelOutput output, ChannelVerdict verdict)
     {
         _channelCloseRequests.Enqueue((output, verdict));
-        try
-        {
-            _transport.Input.CancelPendingRead();
-        }
-        catch (InvalidOperationException)
-        {
-            // The input is already completed: the channel goes with the connection.
-        }
-
+        WakeReadLoopSoon();
         WakeBlocked();
     }
+
+    /// <summary>
+    /// Ends the read loop's wait for input, from a thread-pool item. With inline I/O the read loop would resume inside
+    /// <c>CancelPendingRead</c>, on the caller's thread and under whatever the caller holds: a queue's delivery asks
+    /// for a channel to close with the queue's and the channel's locks held.
+    /// </summary>
+    private void WakeReadLoopSoon() =>
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static input =>
+            {
+                try
+                {
+                    input.CancelPendingRead();
+                }
+                catch (InvalidOperationException)
+                {
+                    // The input is already completed: the connection is on its way out anyway.
+                }
+            },
+            _transport.Input,
+            preferLocal: false);
 
     /// <summary>A request for the read loop while it waits out an alarm: no read is pending then, so cancelling one reaches nobody.</summary>
     private void WakeBlocked()
