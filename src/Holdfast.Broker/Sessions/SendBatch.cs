@@ -47,14 +47,16 @@ public sealed class SendBatch
     /// </summary>
     public static SendBatch? OpenOnThisThread()
     {
-        if (t_current is { } current && current.IsOpenHere())
+        var own = t_threadBatch ??= new SendBatch();
+        if ((t_current is { } current && current.IsOpenHere()) || own.IsOpenHere())
         {
+            // The thread's own batch can be open below a current one that another thread ended: sends then go the
+            // ordinary way, which is slower but never wrong, and opening it twice would throw.
             return null;
         }
 
-        var batch = t_threadBatch ??= new SendBatch();
-        batch.Begin();
-        return batch;
+        own.Begin();
+        return own;
     }
 
     /// <summary>Opens the batch on this thread.</summary>

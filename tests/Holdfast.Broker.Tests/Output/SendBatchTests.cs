@@ -86,6 +86,25 @@ public sealed class SendBatchTests
     }
 
     [Fact]
+    public void The_threads_own_batch_is_not_opened_twice_when_a_batch_above_it_was_ended_elsewhere()
+    {
+        OnOwnThread(() =>
+        {
+            var own = SendBatch.OpenOnThisThread();
+            Assert.NotNull(own);
+
+            // A connection's batch opened here and ended on another thread leaves this thread pointing at it, closed.
+            var connection = new SendBatch();
+            connection.Begin();
+            OnOwnThread(connection.End);
+
+            Assert.Null(SendBatch.OpenOnThisThread());
+            own.End();
+            Assert.False(SendBatch.TryDefer(new CountingSend()));
+        });
+    }
+
+    [Fact]
     public void A_send_set_off_by_another_while_the_batch_ends_goes_out_before_the_end_returns()
     {
         var later = new CountingSend();
