@@ -33,8 +33,9 @@ internal sealed record HoldfastServerOptions
     /// <summary>
     /// Whether Kestrel runs a connection's protocol code on the thread that completed its socket operation (and the
     /// socket send on the thread that flushed the frames) instead of handing each step to the thread pool. The
-    /// protocol and the broker never block a thread on I/O or a task, which is what makes this safe, and each
-    /// hand-off saved is a thread wake-up saved: several per group commit. <c>holdfast run</c> also has the runtime
+    /// protocol and the broker never wait on a task or hold a lock across an await, which is what makes this safe (the
+    /// one synchronous I/O there is reading a message back from the store for a delivery), and each hand-off saved is
+    /// a thread wake-up saved: several per group commit. <c>holdfast run</c> also has the runtime
     /// complete socket operations on its event threads (<see cref="InlineSocketCompletions"/>).
     /// </summary>
     public bool InlineIo { get; init; } = true;

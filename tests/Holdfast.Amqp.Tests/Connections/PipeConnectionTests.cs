@@ -32,7 +32,7 @@ public sealed class PipeConnectionTests
         }
 
         await run.WaitAsync(Deadline);
-        var replies = await ReadMethodsAsync(toClient.Reader);
+        var replies = await ServerReplies.ReadMethodsAsync(toClient.Reader);
 
         Assert.Equal(
             [
@@ -60,7 +60,7 @@ public sealed class PipeConnectionTests
         await toServer.Writer.WriteAsync(ProtocolHeader.Amqp091.ToArray());
         await toServer.Writer.WriteAsync(new byte[] { 1, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF });
 
-        var replies = await ReadMethodsAsync(toClient.Reader, until: AmqpMethodId.ConnectionClose).WaitAsync(Deadline);
+        var replies = await ServerReplies.ReadMethodsAsync(toClient.Reader, until: AmqpMethodId.ConnectionClose).WaitAsync(Deadline);
         await toServer.Writer.CompleteAsync();
         await run.WaitAsync(Deadline);
 
@@ -89,40 +89,6 @@ public sealed class PipeConnectionTests
         Assert.IsType<InvalidOperationException>(fault);
         Assert.StartsWith("internal error", Assert.Single(observer.Closes), StringComparison.Ordinal);
     }
-
-    /// <summary>Reads methods until the server completes the pipe, or until <paramref name="until"/> has arrived.</summary>
-    private static async Task<List<(int Channel, AmqpMethodId Method)>> ReadMethodsAsync(PipeReader reader, AmqpMethodId? until = null)
-    {
-        var methods = new List<(int, AmqpMethodId)>();
-        while (true)
-        {
-            var result = await reader.ReadAsync();
-            var buffer = result.Buffer;
-            Cut(ref buffer, methods);
-            reader.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted || methods.Exists(m => m.Item2 == until))
-            {
-                return methods;
-            }
-        }
-    }
-
-    private static void Cut(ref ReadOnlySequence<byte> buffer, List<(int, AmqpMethodId)> methods)
-    {
-        var input = new SequenceReader<byte>(buffer);
-        Span<byte> id = stackalloc byte[4];
-        while (FrameReader.TryReadFrame(ref input, 1 << 20, out var frame, out _) == FrameReadStatus.Frame)
-        {
-            if (frame.Type == FrameType.Method)
-            {
-                frame.Payload.Slice(0, 4).CopyTo(id);
-                methods.Add((frame.Channel, (AmqpMethodId)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(id)));
-            }
-        }
-
-        buffer = buffer.Slice(input.Position);
-    }
-
 
     private sealed class ThrowingAuthenticator : IAmqpAuthenticator
     {
