@@ -31,6 +31,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     private readonly StoreState _state;
     private readonly CheckpointWriter _checkpoints;
     private readonly SpareSegments _spares;
+    private readonly SegmentReclaimer _reclaimer;
     private readonly CommitLog _log;
     private readonly Dictionary<string, Task<StoredQueue>> _pendingDeclares = new(StringComparer.Ordinal);
     private long _corruptSkipped;
@@ -46,8 +47,17 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         var spares = _spares = new SpareSegments(_device, options.SpareSegmentFiles);
         var recovery = new StoreRecovery(_device, options, _segments, spares, _state);
         Recovery = recovery.Run();
-        _checkpoints = new CheckpointWriter(_device, _gate, _state, spares) { Generation = recovery.Generation };
-        _log = new CommitLog(_device, options, _segments, spares, this, _gate, Recovery.LogEnd, recovery.CheckpointPosition);
+        _reclaimer = new SegmentReclaimer(_device);
+        _checkpoints = new CheckpointWriter(_device, _gate, _state, spares, _reclaimer) { Generation = recovery.Generation };
+        try
+        {
+            _log = new CommitLog(_device, options, _segments, spares, this, _gate, Recovery.LogEnd, recovery.CheckpointPosition);
+        }
+        catch
+        {
+            _reclaimer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>What opening the store found: records recovered, bytes truncated, corruption skipped.</summary>
@@ -743,6 +753,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         }
     }
 
+    /// <summary>Waits until the dead segment files checkpoints have handed over are deleted (they go at a paced rate, in the background).</summary>
+    internal bool WaitForSegmentDeletions(TimeSpan timeout) => _reclaimer.WaitIdle(timeout);
+
     /// <summary>Writes out everything pending, fsyncs, checkpoints and closes the files.</summary>
     public void Dispose()
     {
@@ -753,6 +766,9 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
 
         _disposed = true;
         _log.Dispose();
+
+        // After the log: its checkpoints are what queue deletions.
+        _reclaimer.Dispose();
         lock (_gate)
         {
             foreach (var segment in _segments.All)

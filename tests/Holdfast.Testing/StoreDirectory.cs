@@ -6,6 +6,8 @@ public static class StoreDirectory
     /// <summary>
     /// Copies every file under <paramref name="source"/>. Taken while a store is open, after its Sync
     /// appends completed, this is the image a crash at that moment leaves behind: no close, no final checkpoint.
+    /// A file deleted while the copy runs (a dead segment the store is reclaiming in the background) is left out,
+    /// or copied cut short, as a crash after or during its deletion would leave it.
     /// </summary>
     public static void Copy(string source, string destination)
     {
@@ -17,7 +19,14 @@ public static class StoreDirectory
 
         foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
         {
-            File.Copy(file, Path.Combine(destination, Path.GetRelativePath(source, file)), overwrite: true);
+            try
+            {
+                File.Copy(file, Path.Combine(destination, Path.GetRelativePath(source, file)), overwrite: true);
+            }
+            catch (FileNotFoundException)
+            {
+                // Deleted since the listing.
+            }
         }
     }
 

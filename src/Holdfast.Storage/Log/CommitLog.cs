@@ -80,6 +80,9 @@ internal sealed class CommitLog : IDisposable
     // The buffers of one vectored write, reused batch after batch (writer thread only): a device
     // must not keep the list, just as it must not keep the pooled buffers in it.
     private readonly List<ReadOnlyMemory<byte>> _writeGroup = [];
+
+    // Whether the segment being written was a spare: old records lie past the data (writer thread only).
+    private bool _writeSegmentReused;
     private PendingBatch _active = new();
     private PendingBatch _spare = new();
     private long _reservedEnd;
@@ -102,6 +105,7 @@ internal sealed class CommitLog : IDisposable
     private const long PrepareWhileFsyncsCarryAtMost = 32 * 1024;
 
     private static readonly byte[] Zeros = new byte[256 * 1024];
+    private static readonly long PageBytes = Environment.SystemPageSize;
 
     // Writer thread only: offset in the write segment's file up to which its blocks have been written
     // (records or zeros), so that an fsync of records below it persists data and no block map change.
@@ -496,6 +500,11 @@ internal sealed class CommitLog : IDisposable
             }
 
             var segment = SegmentFor(first.SegmentBase);
+            if (_writeSegmentReused)
+            {
+                PadToPage(group, end - segment.BasePosition);
+            }
+
             segment.File.Write(first.StartPosition - segment.BasePosition, group);
             lock (_gate)
             {
@@ -504,6 +513,25 @@ internal sealed class CommitLog : IDisposable
         }
 
         group.Clear();
+    }
+
+    /// <summary>
+    /// In a reused segment, ends a write at a page boundary, with zeros past the data (up to the segment's
+    /// size). A write that ends inside a page the kernel has not cached makes it read that block from the disk
+    /// first, on the writer's thread, to merge the old bytes after the data: one synchronous read per batch,
+    /// queued behind the disk's writes and discards (docs/benchmarks.md, "Reused segments"). The next
+    /// batch starts inside the page just written, which is cached. A fresh segment needs none of this: past
+    /// its end of file the kernel fills with zeros without reading. Zeros after the data are what recovery
+    /// expects there, and recovery still cuts the old records beyond them.
+    /// </summary>
+    private void PadToPage(List<ReadOnlyMemory<byte>> group, long dataEnd)
+    {
+        var pageEnd = (dataEnd + PageBytes - 1) / PageBytes * PageBytes;
+        var padding = Math.Min(pageEnd, _options.SegmentSizeBytes) - dataEnd;
+        if (padding > 0)
+        {
+            group.Add(Zeros.AsMemory(0, (int)padding));
+        }
     }
 
     private Segment SegmentFor(long basePosition)
@@ -520,7 +548,7 @@ internal sealed class CommitLog : IDisposable
             SyncOnWriter();
         }
 
-        var file = OpenNewSegmentFile(basePosition);
+        var file = OpenNewSegmentFile(basePosition, out var reused);
         var segment = new Segment(basePosition, file) { Recyclable = true };
         try
         {
@@ -540,20 +568,20 @@ internal sealed class CommitLog : IDisposable
             _writeSegment = segment;
         }
 
+        _writeSegmentReused = reused;
+
         _preparedEnd = file.Length;
         return segment;
     }
 
     /// <summary>A spare file when there is one (allocated and written already), else a new preallocated file.</summary>
-    private IStorageFile OpenNewSegmentFile(long basePosition)
+    private IStorageFile OpenNewSegmentFile(long basePosition, out bool reused)
     {
         var path = Segment.PathFor(basePosition);
-        if (_spares.TryTakeAs(basePosition))
-        {
-            return _device.Open(path, create: false);
-        }
-
-        return _device.Open(path, create: true, _options.SegmentSizeBytes);
+        reused = _spares.TryTakeAs(basePosition);
+        return reused
+            ? _device.Open(path, create: false)
+            : _device.Open(path, create: true, _options.SegmentSizeBytes);
     }
 
     private void ApplyLocked(PendingBatch batch)

@@ -15,7 +15,7 @@ namespace Holdfast.Storage.State;
 /// time. Deciding at one checkpoint and deleting at the next means both checkpoints kept on disk are
 /// past every deleted file, so opening from either is sound.
 /// </summary>
-internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state, SpareSegments spares)
+internal sealed class CheckpointWriter(IStorageDevice device, object gate, StoreState state, SpareSegments spares, SegmentReclaimer reclaimer)
 {
     // A checkpoint's new entries for one queue (24 bytes each) come from the shared pool up to this
     // many (6 MiB); a bigger set, one 256 MiB checkpoint interval of small messages into one queue, is
@@ -267,7 +267,8 @@ internal sealed class CheckpointWriter(IStorageDevice device, object gate, Store
                 segment.File.Dispose();
                 if (!spares.TryKeep(segment))
                 {
-                    SegmentFileDeletion.Delete(device, Segment.PathFor(segment.BasePosition));
+                    // Paced, on the reclaimer's thread: deleting here would hold up the next checkpoints.
+                    reclaimer.Delete(Segment.PathFor(segment.BasePosition));
                 }
 
                 Interlocked.Increment(ref _segmentsDeleted);

@@ -1,12 +1,15 @@
+using System.Diagnostics;
 using Holdfast.Storage.Devices;
 using Holdfast.Storage.Log;
 using Holdfast.Testing;
 
 namespace Holdfast.Storage.Tests.Operations;
 
-/// <summary>A dead segment's file is cut down a slice at a time, then closed and unlinked (see <see cref="SegmentFileDeletion"/>).</summary>
+/// <summary>A dead segment's file is cut down a slice at a time, at a pace that follows the disk, then closed and unlinked (see <see cref="SegmentFileDeletion"/>).</summary>
 public sealed class SegmentFileDeletionTests
 {
+    private static readonly long Started = Stopwatch.GetTimestamp();
+
     [Fact]
     public void The_file_shrinks_slice_by_slice_before_it_is_unlinked()
     {
@@ -38,9 +41,35 @@ public sealed class SegmentFileDeletionTests
         Assert.Empty(device.Calls);
     }
 
-    private static RecordingDevice WithDeadFile(int bytes)
+    [Fact]
+    public void A_slow_slice_is_followed_by_a_pause_four_times_as_long()
     {
-        var device = new RecordingDevice(new FaultyDevice());
+        var device = WithDeadFile(10_000, setLengthTakes: TimeSpan.FromMilliseconds(40));
+        SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000, minimumPause: TimeSpan.FromMilliseconds(1));
+
+        Assert.Equal(["set length 6000", "set length 2000", "close", "delete log/dead.seg"], device.Calls);
+        var gap = device.SetLengthStarts[1] - device.SetLengthEnds[0];
+        Assert.True(gap >= TimeSpan.FromMilliseconds(4 * 40), $"only {gap.TotalMilliseconds:F0} ms between slices after a 40 ms slice");
+    }
+
+    [Fact]
+    public void A_stop_midway_leaves_the_file_cut_short_and_in_place()
+    {
+        var device = WithDeadFile(10_000);
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+
+        var deleted = SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000, stop: stop.Token);
+
+        Assert.False(deleted);
+        Assert.Equal(["set length 6000", "close"], device.Calls);
+        using var file = device.Open("log/dead.seg", create: false);
+        Assert.Equal(6_000, file.Length);
+    }
+
+    private static RecordingDevice WithDeadFile(int bytes, TimeSpan setLengthTakes = default)
+    {
+        var device = new RecordingDevice(new FaultyDevice()) { SetLengthTakes = setLengthTakes };
         device.CreateDirectory("log");
         using (var file = device.Open("log/dead.seg", create: true))
         {
@@ -56,9 +85,15 @@ public sealed class SegmentFileDeletionTests
     {
         public List<string> Calls { get; } = [];
 
+        public TimeSpan SetLengthTakes { get; init; }
+
+        public List<TimeSpan> SetLengthStarts { get; } = [];
+
+        public List<TimeSpan> SetLengthEnds { get; } = [];
+
         public long AvailableFreeBytes => inner.AvailableFreeBytes;
 
-        public IStorageFile Open(string path, bool create, long preallocateBytes = 0) => new RecordingFile(inner.Open(path, create, preallocateBytes), Calls);
+        public IStorageFile Open(string path, bool create, long preallocateBytes = 0) => new RecordingFile(inner.Open(path, create, preallocateBytes), this);
 
         public bool FileExists(string path) => inner.FileExists(path);
 
@@ -83,7 +118,7 @@ public sealed class SegmentFileDeletionTests
         public void SyncDirectory(string directory) => inner.SyncDirectory(directory);
     }
 
-    private sealed class RecordingFile(IStorageFile inner, List<string> calls) : IStorageFile
+    private sealed class RecordingFile(IStorageFile inner, RecordingDevice device) : IStorageFile
     {
         public long Length => inner.Length;
 
@@ -97,8 +132,11 @@ public sealed class SegmentFileDeletionTests
 
         public void SetLength(long length)
         {
-            calls.Add($"set length {length}");
+            device.Calls.Add($"set length {length}");
+            device.SetLengthStarts.Add(Stopwatch.GetElapsedTime(Started));
+            Thread.Sleep(device.SetLengthTakes);
             inner.SetLength(length);
+            device.SetLengthEnds.Add(Stopwatch.GetElapsedTime(Started));
         }
 
         public void DropCached(long offset, long length) => inner.DropCached(offset, length);
@@ -107,7 +145,7 @@ public sealed class SegmentFileDeletionTests
 
         public void Dispose()
         {
-            calls.Add("close");
+            device.Calls.Add("close");
             inner.Dispose();
         }
     }

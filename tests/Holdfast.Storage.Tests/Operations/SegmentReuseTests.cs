@@ -88,6 +88,7 @@ public sealed class SegmentReuseTests : IDisposable
 
             await store.CheckpointAsync();
             await store.CheckpointAsync();
+            Assert.True(store.WaitForSegmentDeletions(TimeSpan.FromSeconds(30)));
             Assert.False(device.FileExists(deadSegment), "the half-deleted segment was not deleted again");
             Assert.Equal(Ids(100, 5), ReadIds(store, queue, kept));
         }
@@ -116,7 +117,11 @@ public sealed class SegmentReuseTests : IDisposable
             Assert.True(
                 lengthAtCrash > store.Recovery.LogEnd - last.Base + RecordFormat.HeaderSize,
                 "the reused segment should have held its previous life past the recovered end");
-            Assert.Equal(store.Recovery.LogEnd - last.Base, device.ReadAllBytes(last.Path).Length);
+
+            // Past the recovered end nothing is left that a later open could replay: the file is cut there, or
+            // (a segment of one page, as here) only the zeros the last synced write ended its page with remain.
+            var after = device.ReadAllBytes(last.Path).AsSpan((int)(store.Recovery.LogEnd - last.Base));
+            Assert.False(after.ContainsAnyExcept((byte)0), "old or unconfirmed bytes past the recovered end");
 
             var queue = store.FindQueue("q")!;
             Assert.Equal(Ids(100, 3), ReadIds(store, queue, confirmed));
@@ -337,12 +342,69 @@ public sealed class SegmentReuseTests : IDisposable
         await AppendAsync(store, q, firstId: 100, count: 10);
         await store.CheckpointAsync();
         await store.CheckpointAsync();
+        Assert.True(store.WaitForSegmentDeletions(TimeSpan.FromSeconds(30)));
 
         var dir = Path.Combine(path, Segment.Directory);
         var left = Directory.GetFiles(dir).Select(Path.GetFileNameWithoutExtension).ToList();
         Assert.Equal(4, v1Segments.Count);
         Assert.DoesNotContain(left, v1Segments.Contains);
         Assert.True(store.GetStatistics().SpareSegmentFiles > 0, "segments begun by version 2 are kept as spares");
+    }
+
+    [Fact]
+    public async Task Writes_into_a_reused_segment_end_on_a_page_and_a_crash_there_cuts_the_old_life_past_the_zeros()
+    {
+        const int Pages = 4;
+        var device = new FaultyDevice();
+        var options = Options(device) with { SegmentSizeBytes = Pages * SegmentSize };
+        long[] confirmed;
+        string reusedPath;
+        await using (var store = await MessageStore.OpenAsync(options))
+        {
+            var queue = await store.DeclareQueueAsync("q");
+
+            // In a fresh segment a write ends where its data ends: past the end of file the kernel reads nothing.
+            await store.AppendAsync([queue], TestPayload.Make(0, BodySize), policy: FlushPolicy.Async);
+            var fresh = Assert.Single(device.UnsyncedWrites(Segment.PathFor(0)));
+            Assert.Equal(store.GetStatistics().WrittenEnd, fresh.Offset + fresh.Length);
+            await store.AckAsync(queue, store.ListLive(queue).Select(e => e.Seq).ToArray());
+
+            // Drain until a roll takes a spare.
+            for (var id = 1; store.GetStatistics().SegmentsReused == 0; id++)
+            {
+                Assert.True(id < 1_000, "no segment was reused");
+                await store.AckAsync(queue, await AppendAsync(store, queue, firstId: id, count: 1));
+                await store.CheckpointAsync();
+            }
+
+            var reused = LastSegment(device);
+            reusedPath = reused.Path;
+            confirmed = await AppendAsync(store, queue, firstId: 5_000, count: 2);
+            await store.AppendAsync([queue], TestPayload.Make(6_000, BodySize), policy: FlushPolicy.Async);
+            var write = device.UnsyncedWrites(reused.Path)[^1];
+            var dataEnd = store.GetStatistics().WrittenEnd - reused.Base;
+            Assert.Equal(0, (write.Offset + write.Length) % SegmentSize);
+            Assert.InRange(write.Offset + write.Length - dataEnd, 0, SegmentSize - 1);
+            Assert.False(write.Data.Span[(int)(dataEnd - write.Offset)..].ContainsAnyExcept((byte)0), "the page is padded with zeros");
+
+            // The previous life is still there past the padded page: the crash below must not bring it back.
+            var file = device.ReadAllBytes(reused.Path);
+            var pageEnd = (int)(write.Offset + write.Length);
+            Assert.True(file.AsSpan(pageEnd).ContainsAnyExcept((byte)0), "no old records past the padded page");
+            device = device.Crash();
+        }
+
+        await using (var store = await MessageStore.OpenAsync(options with { Device = device }))
+        {
+            Assert.Empty(store.Recovery.CorruptRecords);
+            var queue = store.FindQueue("q")!;
+            Assert.Equal(Ids(5_000, 2), ReadIds(store, queue, confirmed));
+            Assert.Equal(confirmed, store.ListLive(queue).Select(e => e.Seq));
+            var reusedBase = LastSegment(device).Base;
+            Assert.Equal(reusedPath, LastSegment(device).Path);
+            var after = device.ReadAllBytes(reusedPath).AsSpan((int)(store.Recovery.LogEnd - reusedBase));
+            Assert.False(after.ContainsAnyExcept((byte)0), "old or unconfirmed bytes past the recovered end");
+        }
     }
 
     private static StoreOptions Options(FaultyDevice device) => new()
