@@ -11,8 +11,8 @@ namespace Holdfast.Storage.Log;
 /// it at 50–75 ms each for most of a second. Slices spread the discard out. The pace follows the disk: a slice
 /// that took long is followed by a pause <see cref="PauseFactor"/> times as long, so deletions take at most
 /// about a fifth of the disk's time however slowly it discards (docs/benchmarks.md, "Reused segments").
-/// A crash or a close midway leaves a shorter dead file below the checkpoint that found it dead; recovery never
-/// replays it, and a later checkpoint deletes it again.
+/// A crash midway leaves a shorter dead file below the checkpoint that found it dead; recovery never replays it,
+/// and a later checkpoint deletes it again.
 /// </summary>
 internal static class SegmentFileDeletion
 {
@@ -20,32 +20,28 @@ internal static class SegmentFileDeletion
     public const int PauseFactor = 4;
     public static readonly TimeSpan MinimumPause = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>Deletes the file, pausing between slices; false when <paramref name="stop"/> ended it midway, with the file cut short.</summary>
-    public static bool Delete(IStorageDevice device, string path, long sliceBytes = SliceBytes, TimeSpan? minimumPause = null, CancellationToken stop = default)
+    /// <summary>Deletes the file, pausing between slices; once <paramref name="hurry"/> is cancelled (the store is closing), unlinks the rest at once.</summary>
+    public static void Delete(IStorageDevice device, string path, long sliceBytes = SliceBytes, TimeSpan? minimumPause = null, CancellationToken hurry = default)
     {
         // Deleting what is already gone succeeds, as an unlink through File.Delete did before the slices.
         if (!device.FileExists(path))
         {
-            return true;
+            return;
         }
 
         var least = minimumPause ?? MinimumPause;
         using (var file = device.Open(path, create: false))
         {
-            for (var length = file.Length - sliceBytes; length > 0; length -= sliceBytes)
+            for (var length = file.Length - sliceBytes; length > 0 && !hurry.IsCancellationRequested; length -= sliceBytes)
             {
                 var started = Stopwatch.GetTimestamp();
                 file.SetLength(length);
                 var took = Stopwatch.GetElapsedTime(started);
                 var pause = took * PauseFactor > least ? took * PauseFactor : least;
-                if (stop.WaitHandle.WaitOne(pause))
-                {
-                    return false;
-                }
+                hurry.WaitHandle.WaitOne(pause);
             }
         }
 
         device.DeleteFile(path);
-        return true;
     }
 }

@@ -8,8 +8,10 @@ namespace Holdfast.Storage.Log;
 /// on the checkpoint thread, where deletions ran before, those seconds would hold up the next checkpoints, and
 /// with them how far the next open has to replay.
 /// <para>
-/// A file still waiting when the store closes stays on disk. It lies below the checkpoint that found it dead, so
-/// no open replays it, and a later checkpoint finds it dead again and deletes it.
+/// When the store closes, what is still queued is deleted without the pauses: the close's own checkpoint hands
+/// over the segments it found dead, and a restart should not find them. A file a crash leaves waiting lies below
+/// the checkpoint that found it dead, so no open replays it, and a later checkpoint finds it dead again and
+/// deletes it.
 /// </para>
 /// </summary>
 internal sealed class SegmentReclaimer : IDisposable
@@ -19,11 +21,15 @@ internal sealed class SegmentReclaimer : IDisposable
     private readonly TimeSpan _minimumPause;
     private readonly Queue<string> _paths = new();
     private readonly object _signal = new();
-    private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
 
-    // Queued plus the one being deleted, under _signal.
+    // Cancelled on close: the remaining deletions go without pauses, then the thread ends.
+    private readonly CancellationTokenSource _closing = new();
+
+    // Queued plus the one being deleted, and whether the thread has ended, under _signal.
     private int _pending;
+    private bool _closed;
+
     private long _deleted;
     private long _failures;
 
@@ -59,9 +65,9 @@ internal sealed class SegmentReclaimer : IDisposable
     {
         lock (_signal)
         {
-            if (_stop.IsCancellationRequested)
+            if (_closed)
             {
-                return; // Closing: the file stays for a later checkpoint, like one still queued.
+                return; // After the close: the file stays for a later checkpoint to find dead again.
             }
 
             _paths.Enqueue(path);
@@ -89,17 +95,17 @@ internal sealed class SegmentReclaimer : IDisposable
         }
     }
 
-    /// <summary>Stops after the current slice; what is left stays on disk.</summary>
+    /// <summary>Deletes what is queued without pausing, then ends the thread.</summary>
     public void Dispose()
     {
         lock (_signal)
         {
-            _stop.Cancel();
+            _closing.Cancel();
             Monitor.PulseAll(_signal);
         }
 
         _thread.Join();
-        _stop.Dispose();
+        _closing.Dispose();
     }
 
     private void Run()
@@ -109,16 +115,14 @@ internal sealed class SegmentReclaimer : IDisposable
             string path;
             lock (_signal)
             {
-                while (_paths.Count == 0 && !_stop.IsCancellationRequested)
+                while (_paths.Count == 0 && !_closing.IsCancellationRequested)
                 {
                     Monitor.Wait(_signal);
                 }
 
-                if (_stop.IsCancellationRequested)
+                if (_paths.Count == 0)
                 {
-                    _pending = 0;
-                    _paths.Clear();
-                    Monitor.PulseAll(_signal);
+                    _closed = true; // Under the lock: a file handed over from now on stays, none is left queued.
                     return;
                 }
 
@@ -127,13 +131,12 @@ internal sealed class SegmentReclaimer : IDisposable
 
             try
             {
-                if (SegmentFileDeletion.Delete(_device, path, _sliceBytes, _minimumPause, _stop.Token))
-                {
-                    // Not needed for soundness (a file that comes back is dead and goes again), but the space
-                    // should not come back with it.
-                    _device.SyncDirectory(Segment.Directory);
-                    Interlocked.Increment(ref _deleted);
-                }
+                SegmentFileDeletion.Delete(_device, path, _sliceBytes, _minimumPause, _closing.Token);
+
+                // Not needed for soundness (a file that comes back is dead and goes again), but the space
+                // should not come back with it.
+                _device.SyncDirectory(Segment.Directory);
+                Interlocked.Increment(ref _deleted);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

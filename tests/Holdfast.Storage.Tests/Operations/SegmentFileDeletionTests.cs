@@ -53,18 +53,17 @@ public sealed class SegmentFileDeletionTests
     }
 
     [Fact]
-    public void A_stop_midway_leaves_the_file_cut_short_and_in_place()
+    public void A_hurried_deletion_unlinks_the_rest_at_once()
     {
         var device = WithDeadFile(10_000);
-        using var stop = new CancellationTokenSource();
-        stop.Cancel();
+        using var hurry = new CancellationTokenSource();
+        hurry.Cancel();
 
-        var deleted = SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000, stop: stop.Token);
+        var started = Stopwatch.StartNew();
+        SegmentFileDeletion.Delete(device, "log/dead.seg", sliceBytes: 4_000, minimumPause: TimeSpan.FromMinutes(10), hurry: hurry.Token);
 
-        Assert.False(deleted);
-        Assert.Equal(["set length 6000", "close"], device.Calls);
-        using var file = device.Open("log/dead.seg", create: false);
-        Assert.Equal(6_000, file.Length);
+        Assert.Equal(["close", "delete log/dead.seg"], device.Calls);
+        Assert.True(started.Elapsed < TimeSpan.FromMinutes(1), $"the hurried deletion paused ({started.Elapsed})");
     }
 
     private static RecordingDevice WithDeadFile(int bytes, TimeSpan setLengthTakes = default)

@@ -23,17 +23,19 @@ public sealed class SegmentReclaimerTests
     }
 
     [Fact]
-    public async Task Handing_over_returns_while_the_deletion_is_still_pacing_and_a_close_leaves_the_rest_on_disk()
+    public async Task Handing_over_returns_while_the_deletion_is_still_pacing_and_a_close_finishes_it_without_the_pauses()
     {
-        var device = WithFiles("log/a.seg");
+        var device = WithFiles("log/a.seg", "log/b.seg");
         var reclaimer = new SegmentReclaimer(device, sliceBytes: 1_000, minimumPause: TimeSpan.FromMinutes(10));
         try
         {
             reclaimer.Delete("log/a.seg");
+            reclaimer.Delete("log/b.seg");
 
             // The first slice is cut, then the reclaimer pauses for ten minutes; the caller has long returned.
             await Eventually.TrueAsync(() => Length(device, "log/a.seg") == 9_000, TimeSpan.FromSeconds(30), "the first slice is cut");
-            Assert.Equal(1, reclaimer.Pending);
+            Assert.Equal(2, reclaimer.Pending);
+            Assert.True(device.FileExists("log/b.seg"));
         }
         finally
         {
@@ -42,9 +44,9 @@ public sealed class SegmentReclaimerTests
             Assert.True(closing.Elapsed < TimeSpan.FromMinutes(1), $"the close waited out the pause ({closing.Elapsed})");
         }
 
-        Assert.True(device.FileExists("log/a.seg"), "a deletion stopped by the close leaves the file for a later checkpoint");
-        Assert.Equal(9_000, Length(device, "log/a.seg"));
-        Assert.Equal(0, reclaimer.Deleted);
+        Assert.Empty(device.ListFiles("log"));
+        Assert.Equal(2, reclaimer.Deleted);
+        Assert.Equal(0, reclaimer.Pending);
     }
 
     [Fact]
