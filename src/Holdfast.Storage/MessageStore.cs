@@ -765,10 +765,16 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         }
 
         _disposed = true;
-        _log.Dispose();
+        try
+        {
+            _log.Dispose();
+        }
+        finally
+        {
+            // After the log: its checkpoints are what queue deletions.
+            _reclaimer.Dispose();
+        }
 
-        // After the log: its checkpoints are what queue deletions.
-        _reclaimer.Dispose();
         lock (_gate)
         {
             foreach (var segment in _segments.All)
