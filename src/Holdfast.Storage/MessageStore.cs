@@ -42,7 +42,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     private MessageStore(StoreOptions options)
     {
         _options = options;
-        _device = options.Device ?? new FileSystemDevice(options.Directory);
+        _device = options.Device ?? new FileSystemDevice(options.Directory, options.DirectWrites ? Segment.Directory : null, options.DirectWriteMinimumBytes);
         _state = new StoreState(_segments);
         var spares = _spares = new SpareSegments(_device, options.SpareSegmentFiles);
         var recovery = new StoreRecovery(_device, options, _segments, spares, _state);

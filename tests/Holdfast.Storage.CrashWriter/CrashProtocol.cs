@@ -26,8 +26,10 @@ public static class CrashProtocol
     public static IReadOnlyList<string> QueueNames { get; } = ["crash-a", "crash-b", "crash-c"];
 
     /// <summary>Small segments, frequent checkpoints and an early hand-off to the syncer, so that rolls, checkpoints, compaction and overlapped fsyncs all happen within a short run.</summary>
-    public static StoreOptions Options(string directory) => new()
+    public static StoreOptions Options(string directory, bool directWrites = false) => new()
     {
+        DirectWrites = directWrites,
+        DirectWriteMinimumBytes = 8 * 1024,
         Directory = directory,
         SegmentSizeBytes = 256 * 1024,
         CheckpointEveryBytes = 1024 * 1024,
@@ -38,6 +40,9 @@ public static class CrashProtocol
         // kills land while the writer writes beside one. The broker's own crash test keeps the default.
         SyncHandOffBytes = 0,
     };
+
+    /// <summary>The writer's optional third argument: the log writes past the page cache.</summary>
+    public const string DirectArgument = "direct";
 
     public static string Id(int cycle, int writer, long n) =>
         string.Create(CultureInfo.InvariantCulture, $"c{cycle}.w{writer}.{n}");

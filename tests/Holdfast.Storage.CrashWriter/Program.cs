@@ -4,16 +4,16 @@ using Holdfast.Storage.CrashWriter;
 
 // Opens a store, then appends (and acks) from many concurrent writers until it is killed, reporting
 // each operation on stdout only once its task has completed. See CrashProtocol for the contract.
-if (args.Length != 2 || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var cycle))
+if (args.Length is < 2 or > 3 || (args.Length == 3 && args[2] != CrashProtocol.DirectArgument) || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var cycle))
 {
-    await Console.Error.WriteLineAsync("usage: Holdfast.Storage.CrashWriter <store directory> <cycle>");
+    await Console.Error.WriteLineAsync("usage: Holdfast.Storage.CrashWriter <store directory> <cycle> [direct]");
     return 64;
 }
 
 // Bounds a run the test forgot to kill; the test treats any exit of its own as a failure.
 var maxRun = TimeSpan.FromSeconds(60);
 var stdout = Console.Out;
-await using var store = await MessageStore.OpenAsync(CrashProtocol.Options(args[0]));
+await using var store = await MessageStore.OpenAsync(CrashProtocol.Options(args[0], directWrites: args.Length == 3));
 var recovery = store.Recovery;
 await stdout.WriteLineAsync(string.Create(
     CultureInfo.InvariantCulture,

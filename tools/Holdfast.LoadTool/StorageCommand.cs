@@ -24,12 +24,13 @@ internal static class StorageCommand
         var intervalBytes = new Option<long>("--interval-bytes") { Description = "For --policy interval: most bytes that stay unsynced.", DefaultValueFactory = _ => 4L << 20 }.AtLeast(1);
         var baseline = new Option<bool>("--baseline-fsync") { Description = "Measure the disk instead: one writer, pwrite + fdatasync per record." };
         var written = new Option<bool>("--baseline-written") { Description = "With --baseline-fsync: zero the file's first 256 MiB (and fdatasync) before measuring, so each fdatasync persists data into written blocks, the cheapest a durable append can be." };
+        var direct = new Option<bool>("--direct-writes") { Description = "Log writes bypass the page cache (StoreOptions.DirectWrites)." };
         var keep = new Option<bool>("--keep") { Description = "Leave the scratch directory in place." };
         var traceAllocations = new Option<bool>("--trace-allocations") { Description = "Print the types allocated during the window to stderr (sampled; adds a little allocation of its own)." };
 
         var command = new Command("storage", "Append load against the storage engine.")
         {
-            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, checkpointEvery, intervalMs, intervalBytes, baseline, written, keep, traceAllocations,
+            dir, policy, writers, inFlight, size, seconds, warmup, segmentSize, checkpointEvery, intervalMs, intervalBytes, baseline, written, direct, keep, traceAllocations,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -48,6 +49,7 @@ internal static class StorageCommand
                 CheckpointEveryBytes = parse.GetValue(checkpointEvery),
                 BaselineFsync = parse.GetValue(baseline),
                 BaselineIntoWrittenBlocks = parse.GetValue(written),
+                DirectWrites = parse.GetValue(direct),
                 Keep = parse.GetValue(keep),
                 TraceAllocations = parse.GetValue(traceAllocations),
             };

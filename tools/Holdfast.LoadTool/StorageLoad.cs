@@ -26,6 +26,7 @@ internal static class StorageLoad
             CheckpointEveryBytes = options.CheckpointEveryBytes,
             DefaultFlushPolicy = options.Policy,
             AutoCompact = false,
+            DirectWrites = options.DirectWrites,
         };
 
         using var sampler = options.TraceAllocations ? new AllocationSampler() : null;

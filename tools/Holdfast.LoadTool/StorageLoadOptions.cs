@@ -23,6 +23,8 @@ internal sealed record StorageLoadOptions
 
     public long SegmentSizeBytes { get; init; } = StoreOptions.DefaultSegmentSizeBytes;
 
+    public bool DirectWrites { get; init; }
+
     public long CheckpointEveryBytes { get; init; } = new StoreOptions().CheckpointEveryBytes;
 
     public bool BaselineFsync { get; init; }

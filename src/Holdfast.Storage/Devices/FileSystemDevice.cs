@@ -1,12 +1,21 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Holdfast.Storage.Devices;
 
 /// <summary>The real disk, through <see cref="RandomAccess"/> on <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/>s.</summary>
 public sealed class FileSystemDevice : IStorageDevice
 {
     private readonly string _root;
+    private readonly string? _directWritesUnder;
+    private readonly int _directWriteMinimumBytes;
 
-    public FileSystemDevice(string root)
+    /// <param name="root">The directory every path is relative to.</param>
+    /// <param name="directWritesUnder">A directory whose files are written past the page cache (<see cref="DirectWriteFile"/>), where the file system allows it.</param>
+    /// <param name="directWriteMinimumBytes">Smaller writes to those files still go through the page cache.</param>
+    public FileSystemDevice(string root, string? directWritesUnder = null, int directWriteMinimumBytes = DirectWriteFile.DefaultDirectWriteMinimumBytes)
     {
+        _directWritesUnder = directWritesUnder;
+        _directWriteMinimumBytes = directWriteMinimumBytes;
         _root = Path.GetFullPath(root);
         if (!System.IO.Directory.Exists(_root))
         {
@@ -33,7 +42,7 @@ public sealed class FileSystemDevice : IStorageDevice
             // so a later fsync never meets ENOSPC and recovery still sees where the data ends.
             try
             {
-                return new FileSystemFile(full, File.OpenHandle(full, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, preallocateBytes));
+                return Wrap(path, full, File.OpenHandle(full, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, preallocateBytes));
             }
             catch (IOException ex) when (preallocateBytes > 0 && !DiskFull.IsDiskFull(ex) && AvailableFreeBytes < preallocateBytes)
             {
@@ -42,7 +51,28 @@ public sealed class FileSystemDevice : IStorageDevice
             }
         }
 
-        return new FileSystemFile(full, File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite, FileShare.Read));
+        return Wrap(path, full, File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite, FileShare.Read));
+    }
+
+    private IStorageFile Wrap(string path, string full, SafeFileHandle handle)
+    {
+        if (_directWritesUnder is { } directory && Path.GetDirectoryName(path.AsSpan()).SequenceEqual(directory))
+        {
+            try
+            {
+                if (DirectWriteFile.TryOpen(full, handle, _directWriteMinimumBytes) is { } direct)
+                {
+                    return direct;
+                }
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+
+        return new FileSystemFile(full, handle);
     }
 
     public bool FileExists(string path) => File.Exists(Full(path));

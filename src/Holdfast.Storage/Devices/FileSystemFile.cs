@@ -22,7 +22,10 @@ internal sealed class FileSystemFile(string path, SafeFileHandle handle) : IStor
         RandomAccess.Write(handle, buffers, offset);
     }
 
-    public int Read(long offset, Span<byte> buffer)
+    public int Read(long offset, Span<byte> buffer) => ReadFully(handle, offset, buffer);
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the file ends.</summary>
+    internal static int ReadFully(SafeFileHandle handle, long offset, Span<byte> buffer)
     {
         var total = 0;
         while (total < buffer.Length)

@@ -11,6 +11,9 @@ namespace Holdfast.Storage.Devices;
 internal static partial class LinuxFileCalls
 {
     private const int ReadOnly = 0;
+    private const int WriteOnly = 1;
+    private const int CloseOnExec = 0x80000; // O_CLOEXEC
+    private const int InvalidArgument = 22; // EINVAL: the file system does not do O_DIRECT
     private const int Directory = 0x10000; // O_DIRECTORY on Linux
     private const int DontNeed = 4; // POSIX_FADV_DONTNEED on Linux
     private const uint SyncFileRangeWrite = 2; // SYNC_FILE_RANGE_WRITE
@@ -105,6 +108,39 @@ internal static partial class LinuxFileCalls
                 handle.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>
+    /// A write-only descriptor with <c>O_DIRECT</c>, or null where the platform or file system has none (the caller
+    /// then writes through the page cache as before).
+    /// </summary>
+    public static SafeFileHandle? TryOpenDirectForWriting(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        // O_DIRECT's value differs between Linux architectures.
+        var direct = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 or Architecture.X86 => 0x4000,
+            Architecture.Arm64 or Architecture.Arm => 0x10000,
+            _ => 0,
+        };
+        if (direct == 0)
+        {
+            return null;
+        }
+
+        var fd = Open(path, WriteOnly | CloseOnExec | direct);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == InvalidArgument ? null : throw new IOException($"open('{path}', O_DIRECT) failed: errno {errno}", errno);
+        }
+
+        return new SafeFileHandle(fd, ownsHandle: true);
     }
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -500,7 +500,8 @@ internal sealed class CommitLog : IDisposable
             }
 
             var segment = SegmentFor(first.SegmentBase);
-            if (_writeSegmentReused)
+            // A file written past the page cache ends every write on a block of its own accord.
+            if (_writeSegmentReused && segment.File is not DirectWriteFile)
             {
                 PadToPage(group, end - segment.BasePosition);
             }
@@ -710,7 +711,9 @@ internal sealed class CommitLog : IDisposable
             return;
         }
 
-        var start = Math.Max(_preparedEnd, written);
+        // From the next page on: the data's own write has written the page it ends in (a direct write rewrites
+        // that page with the next batch, from the copy it keeps, which zeros written over it would make stale).
+        var start = Math.Max(_preparedEnd, (written + PageBytes - 1) / PageBytes * PageBytes);
         var end = Math.Min(_options.SegmentSizeBytes, start + chunk);
         try
         {

@@ -15,7 +15,7 @@ namespace Holdfast.Hosting;
 /// <remarks>
 /// Keys (all listed with defaults in docs/configuration.md): <c>DataDir</c>, <c>Flush</c> (sync | interval | async),
 /// <c>Storage:SegmentSizeBytes</c> (1 GiB), <c>Storage:SpareSegmentFiles</c> (2),
-/// <c>Storage:PageCacheLogBytes</c> (256 MiB, or <c>off</c>), <c>Storage:WriteBehindBytes</c> (4 MiB, or <c>off</c>), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
+/// <c>Storage:PageCacheLogBytes</c> (256 MiB, or <c>off</c>), <c>Storage:WriteBehindBytes</c> (4 MiB, or <c>off</c>), <c>Storage:DirectWrites</c> (false), <c>Amqp:Bind</c>, <c>Amqp:Port</c>,
 /// <c>Amqp:ChannelMax</c>, <c>Amqp:FrameMax</c> (bytes), <c>Amqp:HeartbeatSeconds</c>, <c>Amqp:InlineIo</c> (true),
 /// <c>Amqps:Port</c> (no TLS listener unless set), <c>Tls:CertFile</c> and <c>Tls:KeyFile</c> (PEM; the key may be in
 /// the certificate file), <c>ShutdownTimeoutSeconds</c>, <c>Alarms:MemoryHighWatermarkFraction</c> (0.4),
@@ -63,6 +63,7 @@ internal static class HoldfastConfiguration
                 WriteBehindBytes = configuration["Storage:WriteBehindBytes"] is "off"
                     ? null
                     : Number(configuration, "Storage:WriteBehindBytes", StoreOptions.DefaultWriteBehindBytes, 4096, long.MaxValue),
+                DirectWrites = Boolean(configuration, "Storage:DirectWrites", false),
             },
             AmqpBindAddress = ParseAddress(configuration["Amqp:Bind"] ?? "127.0.0.1"),
             AmqpPort = (int)Number(configuration, "Amqp:Port", 5672, 0, ushort.MaxValue),

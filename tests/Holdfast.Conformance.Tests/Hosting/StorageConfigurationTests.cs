@@ -10,8 +10,8 @@ namespace Holdfast.Conformance.Tests.Hosting;
 /// <summary>
 /// The commit log's segment size, how many dead segment files are kept for reuse, how much of the log stays in the
 /// page cache and how far it is written ahead of an fsync before writeback starts (<c>Storage:SegmentSizeBytes</c>,
-/// <c>Storage:SpareSegmentFiles</c>, <c>Storage:PageCacheLogBytes</c>, <c>Storage:WriteBehindBytes</c>) reach the
-/// store, and a bad value is refused by name.
+/// <c>Storage:SpareSegmentFiles</c>, <c>Storage:PageCacheLogBytes</c>, <c>Storage:WriteBehindBytes</c>) and whether
+/// its writes bypass the page cache (<c>Storage:DirectWrites</c>) reach the store, and a bad value is refused by name.
 /// </summary>
 public sealed class StorageConfigurationTests : IDisposable
 {
@@ -28,6 +28,15 @@ public sealed class StorageConfigurationTests : IDisposable
         Assert.Equal(2, options.Store.SpareSegmentFiles);
         Assert.Equal(256L << 20, options.Store.PageCacheLogBytes);
         Assert.Equal(4L << 20, options.Store.WriteBehindBytes);
+        Assert.False(options.Store.DirectWrites);
+    }
+
+    [Fact]
+    public void Direct_writes_are_turned_on_by_name()
+    {
+        var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { ["Storage:DirectWrites"] = "true" });
+
+        Assert.True(HoldfastConfiguration.ToServerOptions(configuration).Store.DirectWrites);
     }
 
     [Theory]
@@ -59,6 +68,7 @@ public sealed class StorageConfigurationTests : IDisposable
     [InlineData("Storage:PageCacheLogBytes", "none")]
     [InlineData("Storage:WriteBehindBytes", "0")]
     [InlineData("Storage:WriteBehindBytes", "4095")]
+    [InlineData("Storage:DirectWrites", "yes")]
     public void A_setting_out_of_range_is_refused_by_name(string key, string value)
     {
         var configuration = HoldfastConfiguration.Build(null, new Dictionary<string, string?> { [key] = value });

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Holdfast.Storage.CrashWriter;
+using Holdfast.Storage.Tests.Devices;
 using Holdfast.Testing;
 using Xunit.Abstractions;
 
@@ -26,13 +27,26 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
     // The most fsyncs the syncer thread had made in one writer process, as it last reported.
     private long _overlappedFsyncs;
 
+    // Whether the writer processes (and the verifying opens) write the log past the page cache.
+    private bool _direct;
+
     private string StorePath => Path.Combine(_dir.Path, "store");
 
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public async Task Reported_appends_survive_repeated_SIGKILL_exactly_once_and_reported_acks_stay_done()
+    public Task Reported_appends_survive_repeated_SIGKILL_exactly_once_and_reported_acks_stay_done() => RunCyclesAsync();
+
+    /// <summary>
+    /// The same with the log's writes past the page cache (StoreOptions.DirectWrites), those from 8 KiB up, so that
+    /// direct writes, the buffered small ones and the rewrites of a block one left half full all meet the kills.
+    /// </summary>
+    [DirectIoFact]
+    public Task With_direct_writes_reported_appends_survive_repeated_SIGKILL_exactly_once() => RunCyclesAsync(direct: true);
+
+    private async Task RunCyclesAsync(bool direct = false)
     {
+        _direct = direct;
         var seed = Environment.GetEnvironmentVariable("HOLDFAST_CRASH_SEED") is { Length: > 0 } fixedSeed
             ? int.Parse(fixedSeed, CultureInfo.InvariantCulture)
             : Random.Shared.Next();
@@ -67,7 +81,9 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
         var threshold = random.Next(1, 3000);
         using var timeout = new CancellationTokenSource(CycleTimeout);
         var lines = new List<string>();
-        await using var writer = DotnetProcess.Start(WriterAssembly, StorePath, cycle.ToString(CultureInfo.InvariantCulture));
+        await using var writer = _direct
+            ? DotnetProcess.Start(WriterAssembly, StorePath, cycle.ToString(CultureInfo.InvariantCulture), CrashProtocol.DirectArgument)
+            : DotnetProcess.Start(WriterAssembly, StorePath, cycle.ToString(CultureInfo.InvariantCulture));
         if (early)
         {
             await Task.Delay(delay, timeout.Token);
@@ -158,7 +174,7 @@ public sealed class ProcessCrashTests(ITestOutputHelper output) : IDisposable
         }
 
         var present = new Dictionary<string, int>(StringComparer.Ordinal);
-        await using (var store = await MessageStore.OpenAsync(CrashProtocol.Options(path)))
+        await using (var store = await MessageStore.OpenAsync(CrashProtocol.Options(path, _direct)))
         {
             Assert.Empty(store.Recovery.CorruptRecords);
             Assert.Equal(0, store.Recovery.MessagesLost);
