@@ -59,7 +59,7 @@ public sealed class LoadToolSmokeTests
     public async Task Roundtrip_at_a_fixed_rate_reports_consumed_messages_and_end_to_end_latency()
     {
         await using var broker = await InProcessBroker.StartAsync();
-        var options = Small(broker) with { Rate = 2_000, Prefetch = 50 };
+        var options = Small(broker) with { Rate = 2_000, Prefetch = 50, Timeline = true };
 
         var result = await RunAsync(broker, AmqpScenario.Roundtrip, options);
 
@@ -71,6 +71,12 @@ public sealed class LoadToolSmokeTests
         Assert.True(result.EndToEndLatencyUs.P50 > 0);
         Assert.NotNull(result.ConfirmLatencyUs);
         Assert.NotNull(result.QueueDepthEnd);
+
+        // --timeline: the depth sampled every 100 ms of the window, and written out under its name.
+        Assert.NotNull(result.QueueDepthPer100ms);
+        var samples = (int)Math.Ceiling(options.Duration / Timeline.Step);
+        Assert.InRange(result.QueueDepthPer100ms.Length, 1, samples);
+        Assert.Equal(result.QueueDepthPer100ms.Length, JsonDocument.Parse(Describe(result)).RootElement.GetProperty("queue_depth_per_100ms").GetArrayLength());
         await AssertQueueGoneAsync(broker, result.Queue);
     }
 

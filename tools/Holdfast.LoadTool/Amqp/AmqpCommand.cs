@@ -153,7 +153,7 @@ internal static class AmqpCommand
 
         public Option<int> Heartbeat { get; } = new Option<int>("--heartbeat") { Description = "idle-connections: heartbeat in seconds each connection requests.", DefaultValueFactory = _ => 5 }.AtLeast(1);
 
-        public Option<bool> Timeline { get; } = new("--timeline") { Description = "Also print confirms per 100 ms of the window (confirmed_per_100ms), to see bursts and stalls." };
+        public Option<bool> Timeline { get; } = new("--timeline") { Description = "Also print confirms per 100 ms of the window (confirmed_per_100ms), to see bursts and stalls, and for roundtrip the queue depth every 100 ms (queue_depth_per_100ms)." };
 
         public void AddTo(Command command)
         {

@@ -88,6 +88,10 @@ internal sealed record AmqpResult
     /// <summary>Ready messages in the queue when the window closed (roundtrip: a growing backlog means consumers fell behind).</summary>
     public long? QueueDepthEnd { get; init; }
 
+    /// <summary>roundtrip with --timeline: the queue's ready messages every 100 ms of the window, where end-to-end latency builds up.</summary>
+    [JsonPropertyName("queue_depth_per_100ms")]
+    public long[]? QueueDepthPer100ms { get; init; }
+
     /// <summary>idle-connections: connections asked for (each with one channel).</summary>
     public int? Connections { get; init; }
 

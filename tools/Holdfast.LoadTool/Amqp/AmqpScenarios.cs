@@ -238,6 +238,7 @@ internal static class AmqpScenarios
             await WaitUntilAsync(Stopwatch.GetTimestamp() + Ticks(options.Warmup), running, cancellation).ConfigureAwait(false);
             var before = Mark.Take(options.BrokerPid);
             window.Open(before.Client.Timestamp, options.Duration);
+            var depths = options.Timeline ? await SampleDepthAsync(target, queue, window.End, running, cancellation).ConfigureAwait(false) : null;
             await WaitUntilAsync(window.End, running, cancellation).ConfigureAwait(false);
             var after = Mark.Take(options.BrokerPid);
             var (depth, _) = await target.DepthAsync(queue, cancellation).ConfigureAwait(false);
@@ -264,6 +265,7 @@ internal static class AmqpScenarios
                 EndToEndLatencyUs = endToEnd.Summarize(),
                 ConfirmedPer100ms = Timeline.Sum(publishers.Select(p => p.Timeline)),
                 QueueDepthEnd = depth,
+                QueueDepthPer100ms = depths,
             };
         }
         finally
@@ -282,6 +284,25 @@ internal static class AmqpScenarios
 
             await target.DeleteQueueAsync(queue).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The queue's depth every <see cref="Timeline.Step"/> until <paramref name="end"/> (or the load stops).</summary>
+    private static async Task<long[]> SampleDepthAsync(AmqpTarget target, string queue, long end, Task running, CancellationToken cancellation)
+    {
+        var depths = new List<long>();
+        var next = Stopwatch.GetTimestamp();
+        while (next < end && !running.IsCompleted)
+        {
+            depths.Add((await target.DepthAsync(queue, cancellation).ConfigureAwait(false)).Depth);
+            next += Ticks(Timeline.Step);
+            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, cancellation).ConfigureAwait(false);
+            }
+        }
+
+        return [.. depths];
     }
 
     private static async Task<AmqpResult> PublishNoConfirmAsync(RunInfo info, CancellationToken cancellation)
