@@ -327,8 +327,13 @@ public sealed class VirtualHost : IDisposable, IQueueHost
     /// queues only once that record is written: a consumer never sees a copy that a crash could take
     /// back while the old one stays to be moved again, unmarked, after the restart.
     /// </para>
+    /// <para>
+    /// With <paramref name="confirmOnLogThread"/> the returned task may complete on the store's log thread, running
+    /// its continuation there: for a publisher's confirm only (see <c>MessageStore.AppendAsync</c>'s
+    /// <c>completeOnLogThread</c>), never for work that blocks or waits on the store.
+    /// </para>
     /// </summary>
-    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true, MovedFrom? from = null, IReadOnlyList<string>? routedTo = null)
+    internal ValueTask Publish(BrokerMessage message, PublishScratch scratch, out bool routed, out bool rejected, bool allowDelay = true, MovedFrom? from = null, IReadOnlyList<string>? routedTo = null, bool confirmOnLogThread = false)
     {
         scratch.SourceAcked = false;
         var topology = _topology;
@@ -445,7 +450,9 @@ public sealed class VirtualHost : IDisposable, IQueueHost
                 }
                 else
                 {
-                    write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, message.Body.Span, seqs, policy);
+                    // The caller's continuation (a confirm) may run on the log's thread; not when a release of the
+                    // body waits on the write too (paging), which is more than a confirm.
+                    write = _store.AppendAsync(CollectionsMarshal.AsSpan(stored), encoded.WrittenSpan, message.Body.Span, seqs, policy, completeOnLogThread: confirmOnLogThread && !paging);
                 }
             }
             catch (ArgumentException ex)

@@ -216,8 +216,14 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
     /// <paramref name="payloadTail"/>, and read back as one. A caller that encodes a small head for a large body it
     /// already holds saves copying the body into the head's buffer first.
     /// </summary>
-    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy = null) =>
-        Append(queues, payloadHead, payloadTail, assignedSeqs, policy, source: null, sourceSeq: -1);
+    /// <param name="completeOnLogThread">
+    /// Complete the task on the log's own thread (its writer or syncer), where a continuation awaiting it runs at once,
+    /// instead of on a thread-pool item. Only for a continuation that never blocks, never waits for the store (nor
+    /// closes it) and takes microseconds: the log's next write or fsync waits for it. Work it defers with
+    /// <see cref="TryRunAfterCompletions"/> runs after the other continuations the same write or fsync released.
+    /// </param>
+    public ValueTask AppendAsync(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy = null, bool completeOnLogThread = false) =>
+        Append(queues, payloadHead, payloadTail, assignedSeqs, policy, source: null, sourceSeq: -1, completeOnLogThread);
 
     /// <summary>
     /// Moves a message: appends it for <paramref name="queues"/> and acks message
@@ -237,7 +243,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
         return Append(queues, payloadHead, payloadTail, assignedSeqs, policy, source, sourceSeq);
     }
 
-    private ValueTask Append(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy, StoredQueue? source, long sourceSeq)
+    private ValueTask Append(ReadOnlySpan<StoredQueue> queues, ReadOnlySpan<byte> payloadHead, ReadOnlySpan<byte> payloadTail, Span<long> assignedSeqs, FlushPolicy? policy, StoredQueue? source, long sourceSeq, bool completeOnLogThread = false)
     {
         var bodyLength = payloadHead.Length + payloadTail.Length;
         if (!assignedSeqs.IsEmpty && assignedSeqs.Length < queues.Length)
@@ -307,7 +313,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
             var body = destination[MessagePayload.BodyOffset(live, acksSource)..];
             payloadHead.CopyTo(body);
             payloadTail.CopyTo(body[payloadHead.Length..]);
-            return _log.CommitRecord(RecordType.Message, acksSource ? RecordFlags.AcksSource : RecordFlags.None, policy ?? _options.DefaultFlushPolicy);
+            return _log.CommitRecord(RecordType.Message, acksSource ? RecordFlags.AcksSource : RecordFlags.None, policy ?? _options.DefaultFlushPolicy, completeOnLogThread);
         }
     }
 

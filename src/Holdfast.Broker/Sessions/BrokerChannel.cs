@@ -230,7 +230,9 @@ public sealed class BrokerChannel
             return;
         }
 
-        var write = _vhost.Publish(message, _scratch, out var routed, out var rejected);
+        // The continuation below only completes a confirm (its frame goes out after the group commit's others): it may
+        // run on the store's log thread, which saves waking a pool thread for every group commit.
+        var write = _vhost.Publish(message, _scratch, out var routed, out var rejected, confirmOnLogThread: true);
         if (!routed && mandatory)
         {
             ReturnUnroutable(message);
@@ -307,6 +309,7 @@ public sealed class BrokerChannel
         return true;
     }
 
+    /// <summary>Its continuation may run on the store's log thread (see <see cref="Publish(BrokerMessage, bool)"/>): it must stay this small.</summary>
     private async Task ConfirmWhenStoredAsync(ValueTask write, ulong sequence, bool rejected)
     {
         bool stored;

@@ -5,10 +5,14 @@ namespace Holdfast.Storage.Log;
 
 /// <summary>
 /// The task behind one append, pooled so that an append allocates nothing once the pool is warm.
-/// Continuations run on the thread pool, never on the log's writer thread, so a slow caller cannot
-/// delay the next group commit; the waiters one write or fsync releases are completed together on
-/// one thread-pool item (<see cref="CompleteAll"/>), their continuations inline there, so a group
-/// commit of a hundred appends costs one work item, not a hundred.
+/// Continuations run on the thread pool, not on the log's threads, so a slow caller cannot delay the
+/// next group commit; the waiters one write or fsync releases are completed together on one
+/// thread-pool item (<see cref="CompleteAll"/>), their continuations inline there, so a group commit
+/// of a hundred appends costs one work item, not a hundred. An append made with
+/// <see cref="CompletesOnLogThread"/> is completed on the log's thread itself, before that item is
+/// queued: its caller promised a continuation that never blocks and is done in microseconds (a
+/// publisher's confirm), and waking a pool thread for it cost more than the work (docs/benchmarks.md,
+/// "Confirms from the log's thread").
 /// </summary>
 internal sealed class AppendWaiter : IValueTaskSource
 {
@@ -24,9 +28,12 @@ internal sealed class AppendWaiter : IValueTaskSource
 
     public bool NeedsSync { get; private set; }
 
+    /// <summary>Whether the continuation runs on the thread that completes the append (the log's writer or syncer).</summary>
+    public bool CompletesOnLogThread { get; private set; }
+
     public ValueTask Task => new(this, _core.Version);
 
-    public static AppendWaiter Rent(long end, bool needsSync)
+    public static AppendWaiter Rent(long end, bool needsSync, bool completesOnLogThread = false)
     {
         if (!Pool.TryDequeue(out var waiter))
         {
@@ -35,6 +42,7 @@ internal sealed class AppendWaiter : IValueTaskSource
 
         waiter.End = end;
         waiter.NeedsSync = needsSync;
+        waiter.CompletesOnLogThread = completesOnLogThread;
         return waiter;
     }
 
@@ -47,7 +55,10 @@ internal sealed class AppendWaiter : IValueTaskSource
         }
     }
 
-    /// <summary>Completes the waiters on one thread-pool item; the array becomes the item's, and must not be touched again.</summary>
+    /// <summary>
+    /// Completes the waiters: those made to complete on the log's thread here and now, the others on one thread-pool
+    /// item. The array becomes the item's, and must not be touched again.
+    /// </summary>
     public static void CompleteAll(AppendWaiter[] batch)
     {
         if (batch.Length == 0)
@@ -55,18 +66,60 @@ internal sealed class AppendWaiter : IValueTaskSource
             return;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(
-            static batch => CompletionScope.Run(batch, static batch =>
-            {
-                foreach (var waiter in batch)
-                {
-                    // Inline: this item is already off the writer thread, and is the one hop the batch pays.
-                    waiter._core.RunContinuationsAsynchronously = false;
-                    waiter._core.SetResult(true);
-                }
-            }),
-            batch,
-            preferLocal: false);
+        var here = 0;
+        foreach (var waiter in batch)
+        {
+            here += waiter.CompletesOnLogThread ? 1 : 0;
+        }
+
+        // Split before anything completes: a continuation that runs here hands its waiter back to the pool, and the
+        // next append may take it at once, flag and all, for a record not yet written.
+        var now = here == 0 ? [] : here == batch.Length ? batch : Array.FindAll(batch, static w => w.CompletesOnLogThread);
+        var later = here == 0 ? batch : here == batch.Length ? [] : Array.FindAll(batch, static w => !w.CompletesOnLogThread);
+        if (later.Length > 0)
+        {
+            CompleteOnPool(later);
+        }
+
+        if (now.Length > 0)
+        {
+            CompleteHere(now);
+        }
+    }
+
+    private static void CompleteOnPool(AppendWaiter[] batch)
+    {
+        ThreadPool.UnsafeQueueUserWorkItem(static batch => CompletionScope.Run(batch, SignalInline), batch, preferLocal: false);
+    }
+
+    /// <summary>Completes each waiter with its continuation inline, on this thread: the one hop the batch pays is already behind it.</summary>
+    private static void SignalInline(AppendWaiter[] batch)
+    {
+        foreach (var waiter in batch)
+        {
+            waiter._core.RunContinuationsAsynchronously = false;
+            waiter._core.SetResult(true);
+        }
+    }
+
+    /// <summary>
+    /// Runs the continuations on this thread (the log's), in one completion scope, so that the work they defer
+    /// (a channel's confirm frame) runs once after the last. Whatever they throw is a bug of theirs, not a failure
+    /// of the log: it is rethrown on a thread-pool item, as it would have been thrown there.
+    /// </summary>
+    private static void CompleteHere(AppendWaiter[] batch)
+    {
+        try
+        {
+            CompletionScope.Run(batch, SignalInline);
+        }
+#pragma warning disable CA1031 // Handed on, not swallowed: the log's thread must go on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            var thrown = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            ThreadPool.UnsafeQueueUserWorkItem(static thrown => thrown.Throw(), thrown, preferLocal: false);
+        }
     }
 
     /// <summary>Fails the append; called under the store's lock, so its continuation goes to the thread pool on its own.</summary>

@@ -191,10 +191,10 @@ internal sealed class CommitLog : IDisposable
         return chunk.Buffer.AsSpan(chunk.Length + RecordFormat.HeaderSize, payloadLength);
     }
 
-    public ValueTask CommitRecord(RecordType type, RecordFlags flags, FlushPolicy policy)
+    public ValueTask CommitRecord(RecordType type, RecordFlags flags, FlushPolicy policy, bool completeOnLogThread = false)
     {
         SealOpenRecord(type, flags);
-        var waiter = AppendWaiter.Rent(_reservedEnd, policy.Kind == FlushKind.Sync);
+        var waiter = AppendWaiter.Rent(_reservedEnd, policy.Kind == FlushKind.Sync, completeOnLogThread);
         _active.Waiters.Add(waiter);
         _active.Observed = true;
         switch (policy.Kind)
