@@ -754,6 +754,7 @@ public sealed class MessageStore : IDisposable, IAsyncDisposable, ILogApplier
                 SpareSegmentFiles = _spares.Count,
                 SegmentsReused = _spares.Reused,
                 RecordsRelocated = Interlocked.Read(ref _relocated),
+                FileDeletionFailures = _reclaimer.Failures + _checkpoints.DeletionFailures,
                 Failed = _log.Failure is not null,
             };
         }

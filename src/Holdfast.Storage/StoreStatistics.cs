@@ -39,5 +39,11 @@ public sealed record StoreStatistics
 
     public long RecordsRelocated { get; init; }
 
+    /// <summary>
+    /// Dead files (segments, old checkpoints) a deletion could not remove. They stay on disk unreferenced, costing
+    /// space until a restart finds them dead again; a count that grows means the disk is refusing deletions.
+    /// </summary>
+    public long FileDeletionFailures { get; init; }
+
     public bool Failed { get; init; }
 }

@@ -159,6 +159,9 @@ public sealed class FaultyDevice : IStorageDevice
     /// <summary>Makes the next <paramref name="count"/> fsyncs (of files or directories) whose path starts with <paramref name="pathPrefix"/> fail.</summary>
     public void FailNextFsync(string pathPrefix = "", int count = 1) => _disk.FailFsyncs(pathPrefix, count);
 
+    /// <summary>The next <paramref name="count"/> deletions of files under <paramref name="pathPrefix"/> fail with an I/O error; the files stay.</summary>
+    public void FailNextDeletes(string pathPrefix = "", int count = 1) => _disk.FailDeletes(pathPrefix, count);
+
     /// <summary>Holds the next fsync of a file whose path starts with <paramref name="pathPrefix"/> until the stall is released (stalls match in the order they were made).</summary>
     public FsyncStall StallNextFsync(string pathPrefix = "") => _disk.StallFsync(pathPrefix);
 

@@ -18,6 +18,7 @@ internal sealed class FaultyDisk(long capacityBytes)
     private readonly object _gate = new();
     private readonly FaultyDirectory _root = new();
     private readonly List<(string PathPrefix, int Remaining)> _fsyncFaults = [];
+    private readonly List<(string PathPrefix, int Remaining)> _deleteFaults = [];
     private readonly Dictionary<string, long> _fsyncAttempts = new(StringComparer.Ordinal);
     private readonly List<FsyncStall> _stalls = [];
     private long _capacityBytes = capacityBytes;
@@ -169,6 +170,11 @@ internal sealed class FaultyDisk(long capacityBytes)
         lock (_gate)
         {
             CheckGeneration(generation, path);
+            if (TakeFault(_deleteFaults, path))
+            {
+                throw new IOException($"Input/output error : '{path}' (simulated failed deletion)", IoErrorErrno);
+            }
+
             var (parent, name) = ParentOf(path);
             if (parent.Current.TryGetValue(name, out var existing))
             {
@@ -407,6 +413,16 @@ internal sealed class FaultyDisk(long capacityBytes)
         }
     }
 
+    public void FailDeletes(string pathPrefix, int count)
+    {
+        ArgumentNullException.ThrowIfNull(pathPrefix);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        lock (_gate)
+        {
+            _deleteFaults.Add((pathPrefix, count));
+        }
+    }
+
     public void FailFsyncs(string pathPrefix, int count)
     {
         ArgumentNullException.ThrowIfNull(pathPrefix);
@@ -550,21 +566,31 @@ internal sealed class FaultyDisk(long capacityBytes)
 
     private bool TakeFsyncFault(string path)
     {
-        for (var i = 0; i < _fsyncFaults.Count; i++)
+        if (!TakeFault(_fsyncFaults, path))
         {
-            var (prefix, remaining) = _fsyncFaults[i];
+            return false;
+        }
+
+        FailedFsyncs++;
+        return true;
+    }
+
+    private static bool TakeFault(List<(string PathPrefix, int Remaining)> faults, string path)
+    {
+        for (var i = 0; i < faults.Count; i++)
+        {
+            var (prefix, remaining) = faults[i];
             if (path.StartsWith(prefix, StringComparison.Ordinal))
             {
                 if (remaining == 1)
                 {
-                    _fsyncFaults.RemoveAt(i);
+                    faults.RemoveAt(i);
                 }
                 else
                 {
-                    _fsyncFaults[i] = (prefix, remaining - 1);
+                    faults[i] = (prefix, remaining - 1);
                 }
 
-                FailedFsyncs++;
                 return true;
             }
         }

@@ -54,6 +54,24 @@ public sealed class SegmentReuseTests : IDisposable
     }
 
     [Fact]
+    public async Task Dead_segments_the_disk_will_not_delete_are_counted_and_the_store_goes_on()
+    {
+        var device = new FaultyDevice();
+        device.FailNextDeletes("log/", count: 1000);
+        await using var store = await MessageStore.OpenAsync(Options(device) with { SpareSegmentFiles = 0 });
+        var queue = await store.DeclareQueueAsync("q");
+
+        await FillAndDrainAsync(store, queue, firstId: 0, count: 40);
+        Assert.True(store.WaitForSegmentDeletions(TimeSpan.FromSeconds(30)));
+        var statistics = store.GetStatistics();
+        Assert.True(statistics.FileDeletionFailures >= 3, $"{statistics.FileDeletionFailures} failed deletions counted");
+        Assert.False(statistics.Failed);
+
+        var seqs = await AppendAsync(store, queue, firstId: 100, count: 20);
+        Assert.Equal(Ids(100, 20), ReadIds(store, queue, seqs));
+    }
+
+    [Fact]
     public async Task A_dead_segment_cut_short_by_a_crash_during_its_deletion_harms_nothing_and_goes_at_the_next_checkpoints()
     {
         var device = new FaultyDevice();
