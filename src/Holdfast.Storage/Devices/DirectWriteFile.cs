@@ -29,7 +29,6 @@ namespace Holdfast.Storage.Devices;
 internal sealed class DirectWriteFile : IStorageFile
 {
     internal const int BlockBytes = 4096;
-    private const int InvalidArgument = 22; // EINVAL
     private const int StagingBytes = 4 << 20;
     internal const int DefaultDirectWriteMinimumBytes = 128 * 1024;
 
@@ -201,7 +200,7 @@ internal sealed class DirectWriteFile : IStorageFile
             RandomAccess.Write(_direct, bytes, _stagingPosition);
             DirectWriteCount++;
         }
-        catch (IOException ex) when (ex.HResult == InvalidArgument)
+        catch (IOException ex) when (ex.HResult == LinuxFileCalls.InvalidArgument)
         {
             // The file system opened the file for direct I/O but refuses this write (an alignment it wants
             // larger than a page): nothing was written; this file goes on through the page cache.

@@ -13,7 +13,7 @@ internal static partial class LinuxFileCalls
     private const int ReadOnly = 0;
     private const int WriteOnly = 1;
     private const int CloseOnExec = 0x80000; // O_CLOEXEC
-    private const int InvalidArgument = 22; // EINVAL: the file system does not do O_DIRECT
+    internal const int InvalidArgument = 22; // EINVAL (from O_DIRECT: a file system that will not do it)
     private const int Directory = 0x10000; // O_DIRECTORY on Linux
     private const int DontNeed = 4; // POSIX_FADV_DONTNEED on Linux
     private const uint SyncFileRangeWrite = 2; // SYNC_FILE_RANGE_WRITE

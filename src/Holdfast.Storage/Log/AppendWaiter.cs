@@ -72,19 +72,24 @@ internal sealed class AppendWaiter : IValueTaskSource
             here += waiter.CompletesOnLogThread ? 1 : 0;
         }
 
-        // Split before anything completes: a continuation that runs here hands its waiter back to the pool, and the
-        // next append may take it at once, flag and all, for a record not yet written.
-        var now = here == 0 ? [] : here == batch.Length ? batch : Array.FindAll(batch, static w => w.CompletesOnLogThread);
-        var later = here == 0 ? batch : here == batch.Length ? [] : Array.FindAll(batch, static w => !w.CompletesOnLogThread);
-        if (later.Length > 0)
+        if (here == 0)
         {
-            CompleteOnPool(later);
+            CompleteOnPool(batch);
+            return;
         }
 
-        if (now.Length > 0)
+        if (here == batch.Length)
         {
-            CompleteHere(now);
+            CompleteHere(batch);
+            return;
         }
+
+        // Split before anything completes: a continuation that runs here hands its waiter back to the pool, and the
+        // next append may take it at once, flag and all, for a record not yet written.
+        var later = Array.FindAll(batch, static w => !w.CompletesOnLogThread);
+        var now = Array.FindAll(batch, static w => w.CompletesOnLogThread);
+        CompleteOnPool(later);
+        CompleteHere(now);
     }
 
     private static void CompleteOnPool(AppendWaiter[] batch)

@@ -527,13 +527,15 @@ internal sealed class CommitLog : IDisposable
     /// </summary>
     private void PadToPage(List<ReadOnlyMemory<byte>> group, long dataEnd)
     {
-        var pageEnd = (dataEnd + PageBytes - 1) / PageBytes * PageBytes;
+        var pageEnd = PageCeiling(dataEnd);
         var padding = Math.Min(pageEnd, _options.SegmentSizeBytes) - dataEnd;
         if (padding > 0)
         {
             group.Add(Zeros.AsMemory(0, (int)padding));
         }
     }
+
+    private static long PageCeiling(long offset) => (offset + PageBytes - 1) / PageBytes * PageBytes;
 
     private Segment SegmentFor(long basePosition)
     {
@@ -713,7 +715,7 @@ internal sealed class CommitLog : IDisposable
 
         // From the next page on: the data's own write has written the page it ends in (a direct write rewrites
         // that page with the next batch, from the copy it keeps, which zeros written over it would make stale).
-        var start = Math.Max(_preparedEnd, (written + PageBytes - 1) / PageBytes * PageBytes);
+        var start = Math.Max(_preparedEnd, PageCeiling(written));
         var end = Math.Min(_options.SegmentSizeBytes, start + chunk);
         try
         {
